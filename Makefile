@@ -1,0 +1,63 @@
+# PGUI — the one front door. `make help` lists the targets.
+#   make                      x86_64 firmware (out/x86_64/pgui)
+#   make firmware ARCH=aarch64|armv7|x86_64
+#   make test                 set-up if needed, swift test, firmware for all arches, integration tests
+#   make demo                 PGUI with the simulated meter
+#   make bench                benchmarks (ratios against baselines measured in the same run)
+
+ARCH ?= x86_64
+ARCHES ?= x86_64 aarch64 armv7
+TC := .build-toolchains
+OUT := out
+SWIFT ?= swift
+PYTEST := $(TC)/venv/bin/python -m pytest
+
+triple_x86_64 := x86_64-unknown-linux-gnu
+triple_aarch64 := aarch64-none-none-elf
+triple_armv7 := armv7-none-none-eabi
+strip_x86_64 := strip
+strip_aarch64 := aarch64-linux-gnu-strip
+strip_armv7 := arm-linux-gnueabihf-strip
+
+SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
+
+.PHONY: all firmware firmware-all setup test unit integration demo bench clean help
+all: firmware
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+$(TC)/.ready: toolchains/setup.sh
+	toolchains/setup.sh
+	@touch $@
+setup: $(TC)/.ready
+
+# The firmware: Embedded Swift, fully static, per target, through the generated SwiftPM toolset.
+$(OUT)/%/pgui: $(TC)/.ready $(SOURCES)
+	@echo "[firmware] $* ($(triple_$*))"
+	$(SWIFT) build -c release --product pgui --scratch-path .build-fw-$* --triple $(triple_$*) \
+	  --toolset $(TC)/toolset-$*.json 2>&1 | grep -v -e "argument unused during compilation: '-pie'" ; test $${PIPESTATUS[0]} -eq 0
+	@mkdir -p $(@D)
+	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui
+	@ls -l $@ | awk '{print "[firmware] " $$NF ": " $$5 " bytes stripped"}'
+firmware: $(OUT)/$(ARCH)/pgui
+firmware-all: $(foreach a,$(ARCHES),$(OUT)/$(a)/pgui)
+
+unit: $(TC)/.ready
+	$(SWIFT) test 2>&1 | tail -n 40 ; test $${PIPESTATUS[0]} -eq 0
+
+integration: firmware-all
+	PGUI_ARCHES="$(ARCHES)" PGUI_OUT=$(OUT) $(PYTEST) -q Tests/integration
+
+test: unit integration
+
+demo: $(OUT)/x86_64/pgui
+	Tests/demo/run.sh $(OUT)/x86_64/pgui
+
+bench: firmware-all
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf .build .build-fw-* $(OUT)
+
+SHELL := /bin/bash

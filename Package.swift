@@ -1,0 +1,35 @@
+// swift-tools-version: 6.0
+// One source, two modes: `swift build`/`swift test` compile this package in normal mode on the host;
+// `make firmware ARCH=…` compiles the same targets in Embedded mode through a generated toolset
+// (toolchains/setup.sh). Keep every Swift file in the Embedded subset (docs/building.md).
+import PackageDescription
+
+let package = Package(
+    name: "pgui",
+    products: [
+        .executable(name: "pgui", targets: ["pgui"]),
+    ],
+    targets: [
+        // C shim modules: module map + header of static inline helpers. The `link` lines serve the
+        // host build only; the firmware's libraries are listed in the toolset.
+        .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
+        .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
+        .systemLibrary(name: "CPaho", path: "Sources/CPaho"),
+        .systemLibrary(name: "CModbus", path: "Sources/CModbus"),
+        // Pure logic, stdlib only: tested on the host in microseconds, shipped unchanged.
+        .target(name: "PGUICore", path: "Sources/PGUICore"),
+        // Adapters to the outside world.
+        .target(
+            name: "PGUIPlatform",
+            dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CPaho", "CModbus"],
+            path: "Sources/PGUIPlatform"),
+        .executableTarget(
+            name: "pgui",
+            dependencies: ["PGUICore", "PGUIPlatform", "CSystem"],
+            path: "Sources/pgui"),
+        .testTarget(name: "PGUICoreTests", dependencies: ["PGUICore"], path: "Tests/PGUICoreTests"),
+        .testTarget(
+            name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem"],
+            path: "Tests/PGUIPlatformTests"),
+    ]
+)

@@ -1,0 +1,104 @@
+// libc/POSIX for both compilation modes: the Embedded targets (`*-none-*`) have no Glibc module,
+// so everything PGUI needs from the C library comes through here.
+#ifndef PGUI_CSYSTEM_SHIM_H
+#define PGUI_CSYSTEM_SHIM_H
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <linux/watchdog.h>
+
+static inline int pgui_errno(void) { return errno; }
+static inline void pgui_set_errno(int e) { errno = e; }
+
+// open(2) and fcntl(2) are variadic; Swift cannot call variadic C functions.
+static inline int pgui_open(const char *path, int flags, unsigned mode) { return open(path, flags, (mode_t)mode); }
+static inline int pgui_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+static inline int pgui_ioctl_int(int fd, unsigned long req, int *arg) { return ioctl(fd, req, arg); }
+
+// Signals are taken synchronously through a signalfd owned by the event loop.
+static inline int pgui_signalfd_for_stop(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static inline int64_t pgui_clock_ms(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+static inline int64_t pgui_realtime_ms(void) { return pgui_clock_ms(CLOCK_REALTIME); }
+static inline int64_t pgui_monotonic_ms(void) { return pgui_clock_ms(CLOCK_MONOTONIC); }
+
+// Arms a timerfd (monotonic) to fire after first_ms and then every interval_ms.
+static inline int pgui_timerfd_arm(int fd, int64_t first_ms, int64_t interval_ms) {
+    struct itimerspec its;
+    its.it_value.tv_sec = first_ms / 1000;
+    its.it_value.tv_nsec = (first_ms % 1000) * 1000000;
+    if (first_ms == 0) its.it_value.tv_nsec = 1; // zero would disarm
+    its.it_interval.tv_sec = interval_ms / 1000;
+    its.it_interval.tv_nsec = (interval_ms % 1000) * 1000000;
+    return timerfd_settime(fd, 0, &its, NULL);
+}
+
+// The C global `stderr` is not concurrency-safe in Swift 6 mode; write(2) to fd 2 instead.
+static inline long pgui_write_stderr(const void *buf, unsigned long len) { return write(2, buf, len); }
+static inline long pgui_write_stdout(const void *buf, unsigned long len) { return write(1, buf, len); }
+
+static inline int pgui_is_regular(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return S_ISREG(st.st_mode) ? 1 : 0;
+}
+static inline int pgui_is_dir(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+static inline long pgui_file_mode(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return (long)(st.st_mode & 07777);
+}
+static inline long long pgui_file_size(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    return (long long)st.st_size;
+}
+// Resident set size in KiB from /proc/self/statm (for footprint figures).
+static inline long pgui_rss_kib(void) {
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+#endif

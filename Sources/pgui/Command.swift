@@ -1,0 +1,79 @@
+import CSystem
+import PGUICore
+import PGUIPlatform
+
+/// Exit codes (sysexits-style): 0 ok, 1 runtime failure, 2 usage or configuration error.
+enum Exit {
+    static let ok: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+}
+
+enum Command {
+    static let usage = """
+        usage: pgui run --config FILE     run the gateway
+               pgui check --config FILE   validate a configuration file and exit
+               pgui self-test             check crypto, Modbus, MQTT and file system on this target
+               pgui --version             print the version
+        """
+
+    static func dispatch(_ args: [String]) -> Int32 {
+        guard let verb = args.first else {
+            printErr(usage)
+            return Exit.usage
+        }
+        switch verb {
+        case "--version", "version":
+            printOut("pgui \(pguiVersion) (\(targetArch))")
+            return Exit.ok
+        case "--help", "-h", "help":
+            printOut(usage)
+            return Exit.ok
+        case "self-test":
+            let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+            return SelfTest.run(tempDir: tmp) ? Exit.ok : Exit.failure
+        case "run", "check":
+            guard args.count == 3, args[1] == "--config" else {
+                printErr("pgui \(verb): expected '--config FILE'\n\(usage)")
+                return Exit.usage
+            }
+            guard let config = loadConfig(args[2]) else { return Exit.usage }
+            if verb == "check" {
+                printOut("\(args[2]): ok")
+                return Exit.ok
+            }
+            return Runtime.run(config)
+        default:
+            printErr("pgui: unknown command '\(verb)'\n\(usage)")
+            return Exit.usage
+        }
+    }
+
+    static func loadConfig(_ path: String) -> Config? {
+        let bytes: [UInt8]
+        do throws(SystemError) {
+            bytes = try Files.read(path, bytesMax: ConfigFile.fileBytesMax)
+        } catch {
+            printErr("pgui: cannot read configuration: \(error.description)")
+            return nil
+        }
+        do throws(ConfigError) {
+            return try Config.load(bytes, file: path)
+        } catch {
+            printErr("pgui: configuration error: \(error.description)")
+            return nil
+        }
+    }
+
+    static var targetArch: String {
+        #if arch(x86_64)
+            "x86_64"
+        #elseif arch(arm64)
+            "aarch64"
+        #elseif arch(arm)
+            "armv7"
+        #else
+            "unknown"
+        #endif
+    }
+}

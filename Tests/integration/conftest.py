@@ -1,0 +1,49 @@
+"""Harness for integration tests: they run the *firmware* binary (out/<arch>/pgui), natively for
+x86_64 and under qemu-user for aarch64 and armv7, against real peers."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / os.environ.get("PGUI_OUT", "out")
+ARCHES = os.environ.get("PGUI_ARCHES", "x86_64").split()
+EMULATOR = {"x86_64": [], "aarch64": ["qemu-aarch64"], "armv7": ["qemu-arm"]}
+
+
+class Firmware:
+    def __init__(self, arch):
+        self.arch = arch
+        self.binary = OUT / arch / "pgui"
+        if not self.binary.exists():
+            pytest.fail(f"{self.binary} is missing: run 'make firmware ARCH={arch}' first")
+
+    def argv(self, *args):
+        return EMULATOR[self.arch] + [str(self.binary), *map(str, args)]
+
+    def run(self, *args, timeout=60, **kw):
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, **kw)
+
+    def start(self, *args, **kw):
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture(params=ARCHES)
+def fw(request):
+    return Firmware(request.param)
+
+
+@pytest.fixture
+def config(tmp_path):
+    """Writes a config file (minimal valid one plus `extra` lines) and returns its path."""
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def make(extra="", base=True, name="pgui.conf"):
+        text = (f"device.id = gw-test\ndata.dir = {data}\n" if base else "") + extra
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return make
