@@ -54,8 +54,11 @@ test: unit integration
 demo: $(OUT)/x86_64/pgui
 	Tests/demo/run.sh $(OUT)/x86_64/pgui
 
+# In-firmware benchmarks on every architecture, then the ones that need external peers.
 bench: firmware-all
-	@echo "no benchmarks yet"
+	@for a in $(ARCHES); do echo "== bench $$a"; \
+	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
+	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python "$$b" || exit 1; done
 
 clean:
 	rm -rf .build .build-fw-* $(OUT)

@@ -39,7 +39,7 @@ public enum UTC {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    static func pad(_ v: Int64, _ width: Int) -> String {
+    public static func pad(_ v: Int64, _ width: Int) -> String {
         var s = String(v)
         while s.utf8.count < width { s = "0" + s }
         return s

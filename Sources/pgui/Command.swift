@@ -14,6 +14,7 @@ enum Command {
         usage: pgui run --config FILE     run the gateway
                pgui check --config FILE   validate a configuration file and exit
                pgui self-test             check crypto, Modbus, MQTT and file system on this target
+               pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
                pgui --version             print the version
         """
 
@@ -32,6 +33,8 @@ enum Command {
         case "self-test":
             let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             return SelfTest.run(tempDir: tmp) ? Exit.ok : Exit.failure
+        case "bench":
+            return Bench.run(Array(args.dropFirst()))
         case "run", "check":
             guard args.count == 3, args[1] == "--config" else {
                 printErr("pgui \(verb): expected '--config FILE'\n\(usage)")

@@ -5,9 +5,9 @@ import PGUIPlatform
 /// `pgui run`: wires the adapters around the one event loop and runs it until SIGTERM/SIGINT.
 enum Runtime {
     static func run(_ config: Config) -> Int32 {
-        Log.level = config.logLevel
-        guard Files.isDirectory(config.dataDir) else {
-            Log.error("main", "data directory \(config.dataDir) does not exist or is not a directory")
+        Log.level = config.device.logLevel
+        guard Files.isDirectory(config.device.dataDir) else {
+            Log.error("main", "data directory \(config.device.dataDir) does not exist or is not a directory")
             return Exit.failure
         }
         let loop: EventLoop
@@ -18,8 +18,8 @@ enum Runtime {
             return Exit.failure
         }
         let clock = SystemClock()
-        let acquisition = Acquisition(meter: SimulatedMeter(config: config.simulated), clock: clock)
-        let period = config.meterPeriodMs
+        let acquisition = Acquisition(meter: SimulatedMeter(config: config.meter.simulated), clock: clock)
+        let period = config.meter.periodMs
         // Samples are aligned to period boundaries of the wall clock (e.g. every whole second).
         let first = period - clock.wallMs() % period
         do throws(SystemError) {
@@ -33,7 +33,7 @@ enum Runtime {
             Log.error("main", "cannot start the meter timer: \(error.description)")
             return Exit.failure
         }
-        Log.info("main", "pgui \(pguiVersion) device \(config.deviceId) started; meter \(config.meterKind), period \(period) ms")
+        Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
         Log.info("main", "stopping (\(signalName(signo))) after \(acquisition.samples) samples")
         return signo < 0 ? Exit.failure : Exit.ok

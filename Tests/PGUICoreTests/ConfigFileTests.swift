@@ -99,11 +99,11 @@ private func parseError(_ text: String) -> ConfigError? {
 
     @Test func defaultsFillTheRest() throws {
         let c = try load(minimal)
-        #expect(c.deviceId == "gw-01")
-        #expect(c.dataDir == "/var/lib/pgui")
-        #expect(c.logLevel == .info)
-        #expect(c.meterPeriodMs == 1_000)
-        #expect(c.simulated == SimulatedMeterConfig())
+        #expect(c.device.deviceId == "gw-01")
+        #expect(c.device.dataDir == "/var/lib/pgui")
+        #expect(c.device.logLevel == .info)
+        #expect(c.meter.periodMs == 1_000)
+        #expect(c.meter.simulated == SimulatedMeterConfig())
     }
 
     @Test func everyDefaultPassesItsOwnCheck() {
@@ -132,6 +132,14 @@ private func parseError(_ text: String) -> ConfigError? {
         #expect(loadError(minimal + "log.level = loud")?.message == "log.level: 'loud' is not one of: error, warn, info, debug")
         #expect(loadError("device.id = GW\ndata.dir = /x")?.message.contains("may only hold") == true)
         #expect(loadError("device.id = gw\ndata.dir = relative/dir")?.message == "data.dir: 'relative/dir' is not an absolute path")
+    }
+
+    @Test func patternKeysMatchOnlyBelowTheirPrefix() {
+        #expect(Config.matches("meter.map.*", "meter.map.p_total"))
+        #expect(!Config.matches("meter.map.*", "meter.map."))
+        #expect(!Config.matches("meter.map.*", "meter.mapx"))
+        #expect(Config.matches("a.b", "a.b"))
+        #expect(!Config.matches("a.b", "a.bc"))
     }
 
     @Test func checkKinds() {

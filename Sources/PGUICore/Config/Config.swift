@@ -51,37 +51,54 @@ public enum LogLevel: Int, Comparable {
     }
 }
 
-public struct SimulatedMeterConfig: Equatable {
-    public var baseLoadW: Int64 = 2_000
-    public var loadSwingW: Int64 = 1_500
-    public var pvPeakW: Int64 = 3_000
-    public var profilePeriodS: Int64 = 86_400
-    public var seed: Int64 = 1
-    public init() {}
+/// Validated values of one file, with the line each came from, for the sections to read.
+public struct ConfigValues {
+    public let file: String
+    var values: [String: (value: String, line: Int)]
+
+    /// The value of a key in the schema (its default when the file did not set it).
+    public func string(_ key: String) -> String {
+        guard let v = values[key] else { preconditionFailure("config key '\(key)' is not in the schema") }
+        return v.value
+    }
+
+    /// An integer key; the schema already checked that it parses and is in range.
+    public func int(_ key: String) -> Int64 { parseInt64(string(key))! }
+    public func bool(_ key: String) -> Bool { string(key) == "true" }
+    public func isSet(_ key: String) -> Bool { (values[key]?.line ?? 0) > 0 }
+
+    /// Keys matched by a `prefix.*` schema entry, in file order, with their values and lines.
+    public func entries(withPrefix prefix: String) -> [ConfigEntry] {
+        var out: [ConfigEntry] = []
+        for (k, v) in values where k.utf8.count > prefix.utf8.count && k.utf8.starts(with: prefix.utf8) {
+            out.append(ConfigEntry(key: k, value: v.value, line: v.line))
+        }
+        out.sort { $0.line < $1.line }
+        return out
+    }
+
+    /// An error located at the line that set `key` (0 when it came from the defaults).
+    public func error(_ key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: values[key]?.line ?? 0, message: "\(key): \(message)")
+    }
 }
 
-public struct Config: Equatable {
-    public var deviceId: String = ""
-    public var dataDir: String = ""
-    public var logLevel: LogLevel = .info
-    public var meterKind: String = "simulated"
-    public var meterPeriodMs: Int64 = 1_000
-    public var simulated = SimulatedMeterConfig()
+/// One area's keys and its typed view of them. Each area keeps its own file, so parts of the
+/// firmware grow their configuration without touching each other.
+public protocol ConfigSection {
+    static var schema: [ConfigKeySpec] { get }
+    /// Builds the typed section; throws for cross-key problems the per-key checks cannot see.
+    init(_ values: ConfigValues) throws(ConfigError)
+}
 
-    public init() {}
+public struct Config {
+    public var device: DeviceConfig
+    public var meter: MeterConfig
 
-    public static let schema: [ConfigKeySpec] = [
-        ConfigKeySpec("device.id", .identifier(bytesMax: 64), default: nil),
-        ConfigKeySpec("data.dir", .path, default: nil),
-        ConfigKeySpec("log.level", .choice(["error", "warn", "info", "debug"]), default: "info"),
-        ConfigKeySpec("meter.kind", .choice(["simulated"]), default: "simulated"),
-        ConfigKeySpec("meter.period_ms", .integer(min: 100, max: 60_000), default: "1000"),
-        ConfigKeySpec("meter.sim.base_load_w", .integer(min: 0, max: 1_000_000), default: "2000"),
-        ConfigKeySpec("meter.sim.load_swing_w", .integer(min: 0, max: 1_000_000), default: "1500"),
-        ConfigKeySpec("meter.sim.pv_peak_w", .integer(min: 0, max: 1_000_000), default: "3000"),
-        ConfigKeySpec("meter.sim.profile_period_s", .integer(min: 10, max: 604_800), default: "86400"),
-        ConfigKeySpec("meter.sim.seed", .integer(min: 0, max: Int64.max), default: "1"),
-    ]
+    /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
+    public static var schema: [ConfigKeySpec] {
+        DeviceConfig.schema + MeterConfig.schema
+    }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
     public static func load(_ bytes: [UInt8], file: String) throws(ConfigError) -> Config {
@@ -90,35 +107,33 @@ public struct Config: Equatable {
     }
 
     public static func load(_ entries: [ConfigEntry], file: String) throws(ConfigError) -> Config {
-        var values: [String: String] = [:]
+        let schema = Self.schema
+        var values: [String: (value: String, line: Int)] = [:]
         for entry in entries {
-            guard let spec = schema.first(where: { $0.key == entry.key }) else {
+            guard let spec = schema.first(where: { matches($0.key, entry.key) }) else {
                 throw ConfigError(file: file, line: entry.line, message: "unknown key '\(entry.key)'")
             }
             if let problem = check(entry.value, against: spec.kind) {
                 throw ConfigError(file: file, line: entry.line, message: "\(entry.key): \(problem)")
             }
-            values[entry.key] = entry.value
+            values[entry.key] = (entry.value, entry.line)
         }
-        for spec in schema where values[spec.key] == nil {
+        for spec in schema where values[spec.key] == nil && !isPattern(spec.key) {
             guard let d = spec.defaultValue else {
                 throw ConfigError(file: file, line: 0, message: "required key '\(spec.key)' is missing")
             }
-            values[spec.key] = d
+            values[spec.key] = (d, 0)
         }
-        func int(_ key: String) -> Int64 { parseInt64(values[key]!)! }  // checked above
-        var c = Config()
-        c.deviceId = values["device.id"]!
-        c.dataDir = values["data.dir"]!
-        c.logLevel = LogLevel(name: values["log.level"]!)!
-        c.meterKind = values["meter.kind"]!
-        c.meterPeriodMs = int("meter.period_ms")
-        c.simulated.baseLoadW = int("meter.sim.base_load_w")
-        c.simulated.loadSwingW = int("meter.sim.load_swing_w")
-        c.simulated.pvPeakW = int("meter.sim.pv_peak_w")
-        c.simulated.profilePeriodS = int("meter.sim.profile_period_s")
-        c.simulated.seed = int("meter.sim.seed")
-        return c
+        let v = ConfigValues(file: file, values: values)
+        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v))
+    }
+
+    static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"
+
+    static func matches(_ specKey: String, _ key: String) -> Bool {
+        guard isPattern(specKey) else { return specKey == key }
+        let prefix = specKey.utf8.dropLast()
+        return key.utf8.count > prefix.count && key.utf8.starts(with: prefix)
     }
 
     /// nil when `value` fits `kind`, else a sentence saying why not.
