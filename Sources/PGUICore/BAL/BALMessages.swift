@@ -1,0 +1,71 @@
+/// Topic names and the status (birth/death) messages of the BAL link (docs/bal-protocol.md).
+public struct BALTopics: Equatable {
+    public let base: String
+
+    /// `<prefix>/<deviceId>`, e.g. `pgui/v1/gw-0042`.
+    public init(prefix: String, deviceId: String) {
+        base = prefix + "/" + deviceId
+    }
+
+    public var measurements: String { base + "/measurements" }
+    public var status: String { base + "/status" }
+    public var keys: String { base + "/keys" }
+    public var credentialsCSR: String { base + "/credentials/csr" }
+    public var credentialsCert: String { base + "/credentials/cert" }
+    /// What the BAL sends back to the device (receipts, rotation acknowledgements).
+    public var inbound: String { base + "/in/#" }
+}
+
+/// The retained status message. Published as the birth message right after CONNACK, refreshed on
+/// change; the Last Will is the same topic with `state: offline`.
+public struct BALStatus {
+    public var deviceId: String
+    public var online: Bool
+    public var firmware: String = ""
+    public var kid: String = ""
+    /// The current public key as a JWK object, pre-encoded (identity layer).
+    public var jwkJSON: [UInt8] = []
+    public var timeMs: Int64 = 0
+    public var clockSynced = false
+    public var journalFillPermille: Int64 = 0
+    public var lostGroups: UInt64 = 0
+    public var lostFirstSeq: UInt64? = nil
+    public var lostLastSeq: UInt64? = nil
+    public var lastMeterReadMs: Int64? = nil
+    public var backlogGroups: UInt64 = 0
+
+    public init(deviceId: String, online: Bool) {
+        self.deviceId = deviceId
+        self.online = online
+    }
+
+    public func encode(into w: inout JSONWriter) {
+        w.reset()
+        w.beginObject()
+        w.field("v", 1)
+        w.field("device", deviceId)
+        w.field("state", online ? "online" : "offline")
+        if online {
+            w.field("fw", firmware)
+            w.field("kid", kid)
+            if !jwkJSON.isEmpty {
+                w.key("jwk")
+                w.raw(jwkJSON)
+            }
+            w.field("time", timeMs)
+            w.field("clock_synced", clockSynced)
+            w.field("journal_fill_permille", journalFillPermille)
+            w.field("backlog_groups", backlogGroups)
+            w.field("lost_groups", lostGroups)
+            if let a = lostFirstSeq, let b = lostLastSeq {
+                w.key("lost_range")
+                w.beginArray()
+                w.value(a)
+                w.value(b)
+                w.endArray()
+            }
+            w.field("last_meter_read", lastMeterReadMs)
+        }
+        w.endObject()
+    }
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Reference BAL: an independent consumer of PGUI's BAL messages, used by the integration tests and
+`make demo`. It verifies every measurement JWS with joserfc (not PGUI's code), follows key-rotation
+chains (an announcement must verify under both the old and the new key), checks sequence continuity
+per device, and prints one verdict line per message:
+
+  BAL ok       device=gw-1 seq=41 kid=… samples=10
+  BAL dup      device=gw-1 seq=41            (already seen: the BAL deduplicates by sequence)
+  BAL gap      device=gw-1 from=42 to=44     (sequence numbers missing before this one)
+  BAL REJECT   device=gw-1 reason=…          (bad signature, unknown kid, malformed …)
+  BAL key      device=gw-1 kid=…             (current key learnt from the birth message or a rotation)
+  BAL status   device=gw-1 state=online …
+
+Usage: reference_bal.py --host 127.0.0.1 --port P --cafile CA [--cert C --key K] [--username U
+       --password W] [--prefix pgui/v1] [--count N] [--seconds S] [--jsonl FILE]
+"""
+import argparse
+import base64
+import hashlib
+import json
+import ssl
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def b64e(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def thumbprint(jwk):
+    """RFC 7638 JWK thumbprint of an EC key."""
+    canonical = json.dumps({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"], "y": jwk["y"]},
+                           separators=(",", ":"), sort_keys=True)
+    return b64e(hashlib.sha256(canonical.encode()).digest())
+
+
+def verify_es256(jwk, signing_input, signature):
+    """ES256 with `cryptography`: used for the multi-signature JSON serialization of rotations."""
+    if len(signature) != 64:
+        return False
+    nums = ec.EllipticCurvePublicNumbers(int.from_bytes(b64d(jwk["x"]), "big"),
+                                         int.from_bytes(b64d(jwk["y"]), "big"), ec.SECP256R1())
+    try:
+        nums.public_key().verify(encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                                      int.from_bytes(signature[32:], "big")),
+                                 signing_input, ec.ECDSA(hashes.SHA256()))
+        return True
+    except InvalidSignature:
+        return False
+
+
+class Device:
+    def __init__(self):
+        self.keys = {}        # kid -> jwk (every key of the chain, old keys stay valid for backlog)
+        self.current = None   # kid
+        self.last_seq = None
+        self.seen = set()
+
+
+class ReferenceBAL:
+    def __init__(self, prefix, out=sys.stdout, jsonl=None):
+        self.prefix = prefix.rstrip("/")
+        self.devices = {}
+        self.out = out
+        self.jsonl = open(jsonl, "a", buffering=1) if jsonl else None
+        self.lock = threading.Lock()
+        self.verified = 0
+        self.rejected = 0
+
+    def say(self, verdict, **fields):
+        line = f"BAL {verdict:<7}" + "".join(f" {k}={v}" for k, v in fields.items())
+        print(line, file=self.out, flush=True)
+        if self.jsonl:
+            self.jsonl.write(json.dumps({"verdict": verdict.strip(), **fields}) + "\n")
+
+    def device(self, name):
+        return self.devices.setdefault(name, Device())
+
+    def handle(self, topic, payload):
+        with self.lock:
+            parts = topic.split("/")
+            base = self.prefix.split("/")
+            if parts[:len(base)] != base or len(parts) < len(base) + 2:
+                return
+            name, kind = parts[len(base)], "/".join(parts[len(base) + 1:])
+            try:
+                if kind == "status":
+                    self.on_status(name, payload)
+                elif kind == "measurements":
+                    self.on_measurement(name, payload)
+                elif kind == "keys":
+                    self.on_rotation(name, payload)
+            except Exception as e:  # every input is hostile: report, never crash
+                self.rejected += 1
+                self.say("REJECT", device=name, topic=kind, reason=f"{type(e).__name__}: {e}")
+
+    def on_status(self, name, payload):
+        if not payload:
+            return  # retained message cleared
+        msg = json.loads(payload)
+        dev = self.device(name)
+        jwk = msg.get("jwk")
+        if jwk:
+            kid = thumbprint(jwk)
+            if msg.get("kid") not in (None, kid):
+                raise ValueError(f"status kid {msg.get('kid')} is not the thumbprint {kid} of its jwk")
+            if kid not in dev.keys:
+                if dev.keys and dev.current is not None:
+                    # A birth message may not introduce an unchained key once we know one.
+                    raise ValueError(f"status names unchained key {kid}")
+                dev.keys[kid] = jwk
+                dev.current = kid
+                self.say("key", device=name, kid=kid, source="birth")
+        self.say("status", device=name, state=msg.get("state", "?"),
+                 **{k: msg[k] for k in ("fw", "journal_fill_pct", "lost_groups") if k in msg})
+
+    def on_measurement(self, name, payload):
+        dev = self.device(name)
+        token = payload.decode("ascii")
+        header = json.loads(b64d(token.split(".")[0]))
+        if header.get("alg") != "ES256":
+            raise ValueError(f"alg {header.get('alg')} is not ES256")
+        kid = header.get("kid")
+        if kid not in dev.keys:
+            raise ValueError(f"unknown kid {kid}")
+        obj = jws.deserialize_compact(token, ECKey.import_key(dev.keys[kid]), algorithms=["ES256"])
+        body = json.loads(obj.payload)
+        if body.get("device") != name:
+            raise ValueError(f"payload device {body.get('device')} does not match topic device {name}")
+        seq = body["seq"]
+        if seq in dev.seen or (dev.last_seq is not None and seq <= dev.last_seq):
+            self.say("dup", device=name, seq=seq)
+            return
+        if dev.last_seq is not None and seq != dev.last_seq + 1:
+            self.say("gap", device=name, **{"from": dev.last_seq + 1, "to": seq - 1})
+        dev.last_seq = seq
+        dev.seen.add(seq)
+        self.verified += 1
+        self.say("ok", device=name, seq=seq, kid=kid, samples=len(body.get("samples", [])))
+
+    def on_rotation(self, name, payload):
+        dev = self.device(name)
+        msg = json.loads(payload)
+        body = json.loads(b64d(msg["payload"]))
+        new_jwk = body["jwk"]
+        new_kid = thumbprint(new_jwk)
+        old_kid = body.get("previous_kid")
+        if old_kid not in dev.keys:
+            raise ValueError(f"rotation from unknown kid {old_kid}")
+        signed_by = set()
+        for sig in msg["signatures"]:
+            protected = sig["protected"]
+            hdr = json.loads(b64d(protected))
+            key = {old_kid: dev.keys[old_kid], new_kid: new_jwk}.get(hdr.get("kid"))
+            if hdr.get("alg") != "ES256" or key is None:
+                continue
+            if verify_es256(key, f"{protected}.{msg['payload']}".encode(), b64d(sig["signature"])):
+                signed_by.add(hdr["kid"])
+        if signed_by != {old_kid, new_kid}:
+            raise ValueError(f"rotation to {new_kid} not signed by both keys (valid: {sorted(signed_by)})")
+        dev.keys[new_kid] = new_jwk
+        dev.current = new_kid
+        self.say("key", device=name, kid=new_kid, source="rotation", previous=old_kid)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--cafile", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--username")
+    ap.add_argument("--password")
+    ap.add_argument("--prefix", default="pgui/v1")
+    ap.add_argument("--count", type=int, default=0, help="exit after this many verified groups")
+    ap.add_argument("--seconds", type=float, default=0, help="exit after this long")
+    ap.add_argument("--jsonl", help="also append verdicts as JSON lines to this file")
+    a = ap.parse_args()
+
+    bal = ReferenceBAL(a.prefix, jsonl=a.jsonl)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"reference-bal-{time.monotonic_ns()}")
+    client.tls_set(ca_certs=a.cafile, certfile=a.cert, keyfile=a.key, cert_reqs=ssl.CERT_REQUIRED)
+    if a.username:
+        client.username_pw_set(a.username, a.password)
+    ready = threading.Event()
+
+    def on_connect(c, userdata, flags, reason, props):
+        if reason.is_failure:
+            print(f"BAL cannot connect: {reason}", file=sys.stderr, flush=True)
+            return
+        c.subscribe(f"{a.prefix}/#", qos=1)
+        ready.set()
+
+    client.on_connect = on_connect
+    client.on_message = lambda c, u, m: bal.handle(m.topic, m.payload)
+    client.on_subscribe = lambda *args: print("BAL ready", flush=True)
+    client.connect(a.host, a.port, keepalive=30)
+    client.loop_start()
+    start = time.monotonic()
+    try:
+        while True:
+            time.sleep(0.05)
+            if a.count and bal.verified >= a.count:
+                break
+            if a.seconds and time.monotonic() - start > a.seconds:
+                break
+    except KeyboardInterrupt:
+        pass
+    client.loop_stop()
+    client.disconnect()
+    print(f"BAL summary verified={bal.verified} rejected={bal.rejected}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
