@@ -101,4 +101,23 @@ static inline long pgui_rss_kib(void) {
     fclose(f);
     return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
+// readdir(3) without touching `struct dirent` layout from Swift: the next regular file's name into
+// buf (NUL-terminated); returns 1 for a file, 0 at the end, -1 on error. Other entry types are skipped.
+static inline int pgui_readdir_file(DIR *d, char *buf, unsigned long cap) {
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) return errno ? -1 : 0;
+        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) continue;
+        if (e->d_type == DT_UNKNOWN) {
+            struct stat st;
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        }
+        size_t n = strlen(e->d_name);
+        if (n + 1 > cap) continue;
+        memcpy(buf, e->d_name, n + 1);
+        return 1;
+    }
+}
+static inline int pgui_mkdir(const char *path, unsigned mode) { return mkdir(path, (mode_t)mode); }
 #endif

@@ -15,6 +15,8 @@ enum Command {
                pgui check --config FILE   validate a configuration file and exit
                pgui self-test             check crypto, Modbus, MQTT and file system on this target
                pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
+               pgui provision DIR --data DATADIR
+                                          validate and apply a provisioning bundle (USB stick folder)
                pgui --version             print the version
         """
 
@@ -33,6 +35,15 @@ enum Command {
         case "self-test":
             let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             return SelfTest.run(tempDir: tmp) ? Exit.ok : Exit.failure
+        case "provision":
+            guard args.count == 4, args[2] == "--data" else {
+                printErr("pgui provision: expected 'DIR --data DATADIR'\n\(usage)")
+                return Exit.usage
+            }
+            let o = ProvisioningApply.run(stickDir: args[1], dataDir: args[3], nowMs: SystemClock().wallMs())
+            for e in o.errors { printErr("pgui provision: \(e)") }
+            if o.applied { printOut("provisioned \(o.deviceId) (config sha256 \(o.configDigestHex))") }
+            return o.applied ? Exit.ok : Exit.failure
         case "bench":
             return Bench.run(Array(args.dropFirst()))
         case "run", "check":

@@ -90,6 +90,24 @@ public enum ConfigFile {
         return entries
     }
 
+    /// Writes entries back in the same format; `parse(render(e))` gives `e` again (line numbers aside).
+    /// A value is quoted only when it has leading or trailing blanks (it cannot hold a quote then:
+    /// `parse` refuses quotes inside quoted values).
+    public static func render(_ entries: [ConfigEntry]) -> [UInt8] {
+        var out: [UInt8] = []
+        for e in entries {
+            let v = Array(e.value.utf8)
+            let quote = !v.isEmpty && (ASCII.isSpace(v.first!) || ASCII.isSpace(v.last!))
+            out.append(contentsOf: e.key.utf8)
+            out.append(contentsOf: " = ".utf8)
+            if quote { out.append(ASCII.quote) }
+            out.append(contentsOf: v)
+            if quote { out.append(ASCII.quote) }
+            out.append(ASCII.lf)
+        }
+        return out
+    }
+
     static func isKeyByte(_ b: UInt8) -> Bool {
         ASCII.isLowerAlpha(b) || ASCII.isDigit(b) || b == 95 || b == ASCII.minus || b == ASCII.dot
     }

@@ -1,0 +1,165 @@
+import CSystem
+import PGUICore
+
+/// Applies a provisioning bundle from a folder (the USB stick's `pgui/`): read, validate in full,
+/// check the operator's signature once provisioned, install with the configuration file as the single
+/// commit point, and write a result and a receipt back to the stick.
+public enum ProvisioningApply {
+    public static let resultName = "pgui-result.txt"
+    public static let receiptName = "pgui-receipt.json"
+
+    public struct Outcome {
+        public var applied: Bool
+        public var errors: [String]
+        public var configDigestHex: String = ""
+        public var deviceId: String = ""
+    }
+
+    /// Reads every regular file of `dir` except our own result files, bounded in count and size.
+    public static func readBundle(_ dir: String) throws(ProvisioningError) -> [ProvisioningFile] {
+        guard let d = opendir(dir) else {
+            throw ProvisioningError(file: "", message: "cannot open \(dir): \(errnoText(pgui_errno()))")
+        }
+        defer { closedir(d) }
+        var files: [ProvisioningFile] = []
+        var name = [CChar](repeating: 0, count: 256)
+        while true {
+            let rc = pgui_readdir_file(d, &name, UInt(name.count))
+            if rc == 0 { break }
+            guard rc > 0 else { throw ProvisioningError(file: "", message: "cannot list \(dir): \(errnoText(pgui_errno()))") }
+            let n = name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if n == resultName || n == receiptName { continue }
+            guard files.count < Provisioning.filesMax else {
+                throw ProvisioningError(file: "", message: "more than \(Provisioning.filesMax) files in \(dir)")
+            }
+            do throws(SystemError) {
+                files.append(ProvisioningFile(name: n, bytes: try Files.read(dir + "/" + n, bytesMax: Provisioning.fileBytesMax)))
+            } catch {
+                throw ProvisioningError(file: n, message: error.description)
+            }
+        }
+        return files
+    }
+
+    static func hex(_ bytes: ArraySlice<UInt8>) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The whole flow. Never throws: every problem ends in `Outcome.errors` and on the stick.
+    public static func run(stickDir: String, dataDir: String, nowMs: Int64) -> Outcome {
+        var outcome = Outcome(applied: false, errors: [])
+        do throws(ProvisioningError) {
+            let files = try readBundle(stickDir)
+            let plan = try Provisioning.plan(files: files, dataDir: dataDir) { hex(sha256($0).prefix(8)) }
+            outcome.deviceId = plan.config.device.deviceId
+            outcome.configDigestHex = hex(sha256(plan.configText)[...])
+            try checkAuthority(files: files, plan: plan, dataDir: dataDir)
+            try install(plan, dataDir: dataDir)
+            outcome.applied = true
+        } catch {
+            outcome.errors.append(error.description)
+        }
+        writeBack(outcome, stickDir: stickDir, nowMs: nowMs)
+        return outcome
+    }
+
+    /// First provisioning must install the operator's key; later ones must be signed by it.
+    static func checkAuthority(files: [ProvisioningFile], plan: ProvisioningPlan, dataDir: String) throws(ProvisioningError) {
+        let keyPath = dataDir + "/" + Provisioning.provisioningKeyName
+        if let newKey = plan.provisioningKey {
+            do throws(CryptoError) {
+                _ = try P256Key.parsePublic(newKey)
+            } catch {
+                throw ProvisioningError(file: Provisioning.provisioningKeyName, message: "not an EC P-256 public key: \(error.description)")
+            }
+        }
+        guard Files.exists(keyPath) else {
+            guard plan.provisioningKey != nil else {
+                throw ProvisioningError(file: "", message: "first provisioning must include \(Provisioning.provisioningKeyName) (the operator's key that signs later bundles)")
+            }
+            return
+        }
+        guard let sig = files.first(where: { $0.name == Provisioning.signatureName }) else {
+            throw ProvisioningError(file: "", message: "device is already provisioned: the bundle needs \(Provisioning.signatureName) signed by the operator's provisioning key")
+        }
+        let raw = Base64.urlDecode(trimmed(sig.bytes[...]))
+        guard let raw, raw.count == 64 else {
+            throw ProvisioningError(file: Provisioning.signatureName, message: "expected the base64url of a 64-byte ES256 signature (r||s)")
+        }
+        let keyBytes: [UInt8]
+        do throws(SystemError) {
+            keyBytes = try Files.read(keyPath, bytesMax: 4_096)
+        } catch {
+            throw ProvisioningError(file: "", message: "cannot read the installed provisioning key: \(error.description)")
+        }
+        let key: P256Key
+        do throws(CryptoError) {
+            key = try P256Key.parsePublic(keyBytes)
+        } catch {
+            throw ProvisioningError(file: "", message: "installed provisioning key is unusable: \(error.description)")
+        }
+        guard key.verify(digest: sha256(Provisioning.digestInput(files)), signature: raw) else {
+            throw ProvisioningError(file: Provisioning.signatureName, message: "signature does not verify with the installed provisioning key")
+        }
+    }
+
+    static func install(_ plan: ProvisioningPlan, dataDir: String) throws(ProvisioningError) {
+        let folder = dataDir + "/" + Provisioning.installFolder
+        do throws(SystemError) {
+            if !Files.isDirectory(folder) {
+                guard pgui_mkdir(folder, 0o700) == 0 else { throw SystemError("mkdir", folder) }
+            }
+            for f in plan.files { try Files.writeAtomically(folder + "/" + f.name, f.bytes, mode: 0o600) }
+            // The commit point: before this rename the old configuration (and its files) is intact.
+            try Files.writeAtomically(dataDir + "/pgui.conf", plan.configText, mode: 0o600)
+            if let key = plan.provisioningKey {
+                try Files.writeAtomically(dataDir + "/" + Provisioning.provisioningKeyName, key, mode: 0o600)
+            }
+        } catch {
+            throw ProvisioningError(file: "", message: "installing failed, previous configuration kept: \(error.description)")
+        }
+        removeUnreferenced(folder, keep: plan.files.map { $0.name })
+    }
+
+    static func removeUnreferenced(_ folder: String, keep: [String]) {
+        guard let d = opendir(folder) else { return }
+        defer { closedir(d) }
+        var name = [CChar](repeating: 0, count: 256)
+        var stale: [String] = []
+        while pgui_readdir_file(d, &name, UInt(name.count)) == 1 {
+            let n = name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if !keep.contains(n) { stale.append(n) }
+        }
+        for n in stale { unlink(folder + "/" + n) }
+    }
+
+    /// Result and receipt on the stick; a read-only or removed stick is logged, not fatal.
+    static func writeBack(_ o: Outcome, stickDir: String, nowMs: Int64) {
+        var result = o.applied ? "ok: configuration applied\n" : "error: nothing was applied\n"
+        for e in o.errors { result += e + "\n" }
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("v", 1)
+        w.field("device", o.deviceId)
+        w.field("result", o.applied ? "applied" : "rejected")
+        w.field("time", nowMs)
+        if o.applied { w.field("config_sha256", o.configDigestHex) }
+        w.key("errors")
+        w.beginArray()
+        for e in o.errors { w.value(e) }
+        w.endArray()
+        w.endObject()
+        do throws(SystemError) {
+            try Files.writeAtomically(stickDir + "/" + resultName, Array(result.utf8), mode: 0o644)
+            try Files.writeAtomically(stickDir + "/" + receiptName, w.bytes + [ASCII.lf], mode: 0o644)
+        } catch {
+            Log.warn("provision", "cannot write the result to the stick: \(error.description)")
+        }
+    }
+}
