@@ -1,0 +1,59 @@
+/// Counters and gauges for `GET /metrics` (Prometheus text exposition format 0.0.4) and the status
+/// page. One fixed set, allocated once; the loop updates the fields directly.
+public struct Metrics {
+    public var groupsSigned: UInt64 = 0
+    public var groupsPublished: UInt64 = 0
+    public var groupsAcked: UInt64 = 0
+    public var groupsLost: UInt64 = 0
+    public var journalBytesUsed: Int64 = 0
+    public var journalBytesTotal: Int64 = 0
+    public var meterReads: UInt64 = 0
+    public var meterErrors: UInt64 = 0
+    public var balReconnects: UInt64 = 0
+    public var dsoReconnects: UInt64 = 0
+    public var modbusRequests: UInt64 = 0
+    public var httpRequests: UInt64 = 0
+    public var rssKiB: Int64 = 0
+    public var loopIterations: UInt64 = 0
+
+    public init() {}
+
+    /// Appends the exposition text to `out` (reused buffer).
+    public func encodePrometheus(into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        counter(&out, "pgui_groups_signed_total", "Measurement groups signed", groupsSigned)
+        counter(&out, "pgui_groups_published_total", "Measurement groups handed to the BAL broker", groupsPublished)
+        counter(&out, "pgui_groups_acked_total", "Measurement groups acknowledged by the BAL broker (PUBACK)", groupsAcked)
+        counter(&out, "pgui_groups_lost_total", "Measurement groups overwritten in a full journal before delivery", groupsLost)
+        gauge(&out, "pgui_journal_bytes_used", "Journal bytes holding undelivered groups", journalBytesUsed)
+        gauge(&out, "pgui_journal_bytes_total", "Journal capacity in bytes", journalBytesTotal)
+        counter(&out, "pgui_meter_reads_total", "Meter reads", meterReads)
+        counter(&out, "pgui_meter_errors_total", "Meter reads that failed (timeouts, exceptions, garbage)", meterErrors)
+        counter(&out, "pgui_bal_reconnects_total", "Reconnects of the BAL link", balReconnects)
+        counter(&out, "pgui_dso_reconnects_total", "Reconnects of the DSO link", dsoReconnects)
+        counter(&out, "pgui_modbus_requests_total", "EMS Modbus TCP requests served", modbusRequests)
+        counter(&out, "pgui_http_requests_total", "EMS HTTP requests served", httpRequests)
+        gauge(&out, "pgui_resident_memory_kib", "Resident set size in KiB", rssKiB)
+        counter(&out, "pgui_loop_iterations_total", "Event loop iterations", loopIterations)
+    }
+
+    private func counter(_ out: inout [UInt8], _ name: String, _ help: String, _ v: UInt64) {
+        header(&out, name, help, "counter")
+        out.append(contentsOf: name.utf8)
+        out.append(ASCII.space)
+        out.append(contentsOf: String(v).utf8)
+        out.append(ASCII.lf)
+    }
+
+    private func gauge(_ out: inout [UInt8], _ name: String, _ help: String, _ v: Int64) {
+        header(&out, name, help, "gauge")
+        out.append(contentsOf: name.utf8)
+        out.append(ASCII.space)
+        out.append(contentsOf: String(v).utf8)
+        out.append(ASCII.lf)
+    }
+
+    private func header(_ out: inout [UInt8], _ name: String, _ help: String, _ type: String) {
+        out.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8)
+    }
+}
