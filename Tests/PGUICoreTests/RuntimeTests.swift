@@ -42,3 +42,42 @@ import Testing
         #expect(lines.count == 14 * 3)
     }
 }
+
+@Suite struct StatusTests {
+    @Test func recentEventsKeepTheNewestInOrder() {
+        var r = RecentEvents(capacity: 3)
+        for i in 1...5 { r.add(timeMs: Int64(i), "e\(i)") }
+        #expect(r.all.map { $0.text } == ["e3", "e4", "e5"])
+        r.add(timeMs: 6, String(repeating: "x", count: 500))
+        #expect(r.all.last!.text.utf8.count == 200)
+    }
+
+    @Test func jsonAndHTMLCarryTheState() throws {
+        var s = StatusSnapshot()
+        s.deviceId = "gw-<1>"
+        s.nowMs = 1_700_000_000_000
+        s.clockSynced = true
+        var m = Measurement(timestampMs: 1_700_000_000_000, quality: [])
+        m.activePowerW = -1_200
+        s.lastSample = m
+        s.bal.configured = true
+        s.bal.lastError = "TLS: <bad> cert"
+        s.currentP = 100
+        s.currentQ = 100
+        s.events.add(timeMs: 1, "meter timeout & retry")
+        var w = JSONWriter()
+        s.encodeJSON(into: &w)
+        let v = try JSONParser.parse(w.bytes)
+        #expect(v["meter"]?["p_w"]?.intValue == -1_200)
+        #expect(v["setpoint"]?["next_p_w"] == .null)
+        #expect(v["bal"]?["connected"]?.boolValue == false)
+        var html: [UInt8] = []
+        s.renderHTML(into: &html)
+        let page = String(decoding: html, as: UTF8.self)
+        #expect(page.contains("<title>PGUI gw-&lt;1&gt;</title>"))
+        #expect(page.contains("disconnected: TLS: &lt;bad&gt; cert"))
+        #expect(page.contains("meter timeout &amp; retry"))
+        #expect(page.contains("-1200 W"))
+        #expect(!page.contains("<script"))
+    }
+}
