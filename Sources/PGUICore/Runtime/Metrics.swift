@@ -38,22 +38,14 @@ public struct Metrics {
     }
 
     private func counter(_ out: inout [UInt8], _ name: String, _ help: String, _ v: UInt64) {
-        header(&out, name, help, "counter")
-        out.append(contentsOf: name.utf8)
-        out.append(ASCII.space)
-        out.append(contentsOf: String(v).utf8)
-        out.append(ASCII.lf)
+        sample(&out, name, help, "counter", String(v))
     }
 
     private func gauge(_ out: inout [UInt8], _ name: String, _ help: String, _ v: Int64) {
-        header(&out, name, help, "gauge")
-        out.append(contentsOf: name.utf8)
-        out.append(ASCII.space)
-        out.append(contentsOf: String(v).utf8)
-        out.append(ASCII.lf)
+        sample(&out, name, help, "gauge", String(v))
     }
 
-    private func header(_ out: inout [UInt8], _ name: String, _ help: String, _ type: String) {
-        out.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8)
+    private func sample(_ out: inout [UInt8], _ name: String, _ help: String, _ type: String, _ value: String) {
+        out.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n".utf8)
     }
 }
