@@ -13,10 +13,59 @@ extension P256Key {
         var rc = mbedtls_x509write_csr_set_subject_name(&csr, "CN=" + commonName)
         guard rc == 0 else { throw CryptoError("x509write_csr_set_subject_name CN=\(commonName)", code: rc) }
         var buf = [UInt8](repeating: 0, count: 2_048)
-        rc = mbedtls_x509write_csr_pem(&csr, &buf, buf.count, mbedtls_ctr_drbg_random, random.drbg)
-        guard rc == 0 else { throw CryptoError("x509write_csr_pem", code: rc) }
-        let n = buf.firstIndex(of: 0) ?? buf.count
-        return String(decoding: buf[..<n], as: UTF8.self)
+        rc = mbedtls_x509write_csr_der(&csr, &buf, buf.count, mbedtls_ctr_drbg_random, random.drbg)
+        guard rc > 0 else { throw CryptoError("x509write_csr_der", code: rc) }
+        let der = Array(buf[(buf.count - Int(rc))...])  // mbedTLS writes DER at the end of the buffer
+        guard let fixed = CSRDER.withoutNullSignatureParameters(der) else {
+            throw CryptoError("CSR re-encoding (unexpected DER from mbedTLS)", code: MBEDTLS_ERR_X509_INVALID_FORMAT)
+        }
+        let b64 = Array(Base64.stdEncode(fixed).utf8)
+        var pem = "-----BEGIN CERTIFICATE REQUEST-----\n"
+        var i = 0
+        while i < b64.count {
+            pem += String(decoding: b64[i..<min(i + 64, b64.count)], as: UTF8.self) + "\n"
+            i += 64
+        }
+        return pem + "-----END CERTIFICATE REQUEST-----\n"
+    }
+}
+
+/// mbedTLS 2.28 writes the CSR's outer ecdsa-with-SHA256 AlgorithmIdentifier with NULL parameters,
+/// which RFC 5758 §3.2 forbids and strict parsers (e.g. Python `cryptography`) reject. That field is
+/// outside the signed CertificationRequestInfo, so it is rewritten without invalidating the signature.
+enum CSRDER {
+    static let ecdsaSHA256: [UInt8] = [0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]
+
+    /// (header bytes, content bytes) of the TLV at `i`, or nil if malformed.
+    static func tlv(_ b: [UInt8], _ i: Int) -> (Int, Int)? {
+        guard i + 2 <= b.count else { return nil }
+        let l = b[i + 1]
+        if l < 0x80 { return i + 2 + Int(l) <= b.count ? (2, Int(l)) : nil }
+        let n = Int(l & 0x7f)
+        guard n >= 1, n <= 2, i + 2 + n <= b.count else { return nil }
+        var len = 0
+        for k in 0..<n { len = len << 8 | Int(b[i + 2 + k]) }
+        return i + 2 + n + len <= b.count ? (2 + n, len) : nil
+    }
+
+    static func header(_ tag: UInt8, _ len: Int) -> [UInt8] {
+        if len < 0x80 { return [tag, UInt8(len)] }
+        if len < 0x100 { return [tag, 0x81, UInt8(len)] }
+        return [tag, 0x82, UInt8(len >> 8), UInt8(len & 0xff)]
+    }
+
+    static func withoutNullSignatureParameters(_ der: [UInt8]) -> [UInt8]? {
+        guard der.first == 0x30, let (oh, ol) = tlv(der, 0), oh + ol == der.count else { return nil }
+        let criStart = oh
+        guard let (ch, cl) = tlv(der, criStart) else { return nil }
+        let algStart = criStart + ch + cl
+        guard let (ah, al) = tlv(der, algStart) else { return nil }
+        let sigStart = algStart + ah + al
+        let alg = Array(der[algStart..<sigStart])
+        let withNull: [UInt8] = [0x30, 0x0c] + ecdsaSHA256[2...] + [0x05, 0x00]
+        guard alg == withNull || alg == ecdsaSHA256 else { return nil }
+        let body = Array(der[criStart..<algStart]) + ecdsaSHA256 + Array(der[sigStart...])
+        return header(0x30, body.count) + body
     }
 }
 
