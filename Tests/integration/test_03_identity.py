@@ -137,3 +137,41 @@ def test_client_certificate_checks(fw, config, tmp_path):
     assert pending.exists() and oct(pending.stat().st_mode & 0o777) == "0o600"
     text = pending.read_text()
     assert "BEGIN CERTIFICATE" in text and "PRIVATE KEY" in text
+
+
+def _stderr_until(proc, text, timeout=20):
+    import time
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return "".join(lines)
+    raise AssertionError(f"no {text!r} in:\n{''.join(lines)}")
+
+
+def test_run_creates_then_loads_the_identity_and_survives_a_broken_key(fw, config, tmp_path):
+    import signal
+    conf = config()
+    for expect in ("first start: created the device key", "identity: kid "):
+        proc = fw.start("run", "--config", conf)
+        try:
+            log = _stderr_until(proc, "started")
+            assert expect in log, log
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    kid = parse_show(ok(fw.run("identity", "show", "--config", conf)))["kid"]
+    assert f"kid {kid}" in log
+    key = tmp_path / "data" / "identity" / "key.pem"
+    key.write_text("-----BEGIN EC PRIVATE KEY-----\n")
+    proc = fw.start("run", "--config", conf)
+    try:
+        log = _stderr_until(proc, "started")  # the gateway keeps running without signing
+        assert f"{key} is not a usable P-256 private key" in log and "will not be signed" in log, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert key.read_text() == "-----BEGIN EC PRIVATE KEY-----\n"  # not replaced
