@@ -170,3 +170,27 @@ private func write(_ path: String, _ s: String) { try! Files.writeAtomically(pat
         #expect(Files.exists(data + "/identity/bal-password.json") && !Files.exists(data + "/identity/bal-password-next.json"))
     }
 }
+
+@Suite struct CSRDERTests {
+    @Test func nullParametersAreDroppedAndGarbageRefused() {
+        let cri: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x00]
+        let algNull: [UInt8] = [0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00]
+        let sig: [UInt8] = [0x03, 0x02, 0x00, 0xff]
+        let body = cri + algNull + sig
+        let der = [0x30, UInt8(body.count)] + body
+        let fixed = CSRDER.withoutNullSignatureParameters(der)
+        #expect(fixed == [0x30, UInt8(body.count - 2)] + cri + CSRDER.ecdsaSHA256 + sig)
+        #expect(CSRDER.withoutNullSignatureParameters(fixed!) == fixed)  // already canonical
+        #expect(CSRDER.withoutNullSignatureParameters([]) == nil)
+        #expect(CSRDER.withoutNullSignatureParameters(Array(der.dropLast())) == nil)  // truncated
+        var otherAlg = der
+        otherAlg[2 + cri.count + 11] = 0x03  // ecdsa-with-SHA384: not what PGUI writes
+        #expect(CSRDER.withoutNullSignatureParameters(otherAlg) == nil)
+        // long-form lengths (0x81, 0x82) round trip
+        #expect(CSRDER.header(0x30, 0x7f) == [0x30, 0x7f])
+        #expect(CSRDER.header(0x30, 0x80) == [0x30, 0x81, 0x80])
+        #expect(CSRDER.header(0x30, 0x1234) == [0x30, 0x82, 0x12, 0x34])
+        #expect(CSRDER.tlv([0x30, 0x82, 0x00, 0x01, 0x05], 0)! == (4, 1))
+        #expect(CSRDER.tlv([0x30, 0x83, 0, 0, 1, 5], 0) == nil)  // 3-byte lengths are not needed here
+    }
+}
