@@ -19,6 +19,10 @@ enum IdentityCommand {
             printErr(usage)
             return Exit.usage
         }
+        if verb == "help" || verb == "--help" {
+            printOut(usage)
+            return Exit.ok
+        }
         var options: [String: String] = [:]
         var i = 1
         while i < args.count {

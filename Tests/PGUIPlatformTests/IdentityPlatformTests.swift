@@ -53,6 +53,14 @@ private func write(_ path: String, _ s: String) { try! Files.writeAtomically(pat
             try IdentityStore.create(dataDir: data, device: "gw-1", seqBlock: 3, nowMs: 5, random: random)
         }
         #expect(try open(data).current.kid == s.current.kid)
+        // a first start that crashed half-way left only the staging folder: the next first start works
+        let data2 = identityTempDir()
+        #expect(mkdir(data2 + "/identity.new", 0o700) == 0)
+        write(data2 + "/identity.new/state.json", "{")
+        #expect(throws: IdentityError.self) { try open(data2) }
+        _ = try IdentityStore.create(dataDir: data2, device: "gw-1", seqBlock: 3, nowMs: 5, random: random)
+        #expect(!Files.exists(data2 + "/identity.new"))
+        #expect(try open(data2).state.seqNext == 1)
     }
 
     @Test func badKeyAndStateFilesAreRefusedWithTheirName() throws {

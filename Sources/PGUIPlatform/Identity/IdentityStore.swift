@@ -51,20 +51,26 @@ public final class IdentityStore {
     }
 
     /// First start of a device: generates the key. Refuses if any identity exists, so a provisioned
-    /// identity is never replaced silently.
+    /// identity is never replaced silently. The folder is filled as `identity.new` and renamed into
+    /// place, so a crash during the first start leaves no half identity that would block the next one.
     public static func create(dataDir: String, device: String, seqBlock: Int64, nowMs: Int64, random: RandomSource) throws(IdentityError) -> IdentityStore {
         let dir = directory(dataDir: dataDir)
         guard !Files.exists(dir) else {
             throw IdentityError("\(dir) already exists: an identity is never replaced; remove it by hand only to decommission the device")
         }
-        guard mkdir(dir, 0o700) == 0 else { throw IdentityError(SystemError("mkdir", dir).description) }
+        let staging = dir + ".new"
+        if Files.isDirectory(staging) {  // an earlier first start crashed: nothing in it was ever used
+            for name in ["key.pem", "key.pem.tmp", "state.json", "state.json.tmp"] { unlink(staging + "/" + name) }
+            rmdir(staging)
+        }
+        guard mkdir(staging, 0o700) == 0 else { throw IdentityError(SystemError("mkdir", staging).description) }
         let signer = try generate(random)
         let state = IdentityState(seqNext: 1, keyCreatedMs: nowMs)
         let store = IdentityStore(dir: dir, device: device, random: random, current: signer, state: state, seqBlock: UInt64(seqBlock))
-        // state first: a key.pem without state.json would be refused by open().
-        try store.write(store.statePath, state.encoded)
-        try store.write(store.keyPath, try pem(signer))
-        try store.syncDir(dataDir + "/identity")
+        try store.write(staging + "/state.json", state.encoded)
+        try store.write(staging + "/key.pem", try pem(signer))
+        guard rename(staging, dir) == 0 else { throw IdentityError(SystemError("rename", "\(staging) to \(dir)").description) }
+        try store.syncDir(dataDir)
         return store
     }
 
