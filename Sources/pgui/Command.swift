@@ -17,6 +17,7 @@ enum Command {
                pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
                pgui provision DIR --data DATADIR
                                           validate and apply a provisioning bundle (USB stick folder)
+               pgui identity VERB ...     device key, signed groups, rotation (pgui identity help)
                pgui --version             print the version
         """
 
@@ -46,6 +47,8 @@ enum Command {
             return o.applied ? Exit.ok : Exit.failure
         case "bench":
             return Bench.run(Array(args.dropFirst()))
+        case "identity":
+            return IdentityCommand.run(Array(args.dropFirst()))
         case "run", "check":
             guard args.count == 3, args[1] == "--config" else {
                 printErr("pgui \(verb): expected '--config FILE'\n\(usage)")

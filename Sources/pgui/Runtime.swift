@@ -18,6 +18,7 @@ enum Runtime {
             return Exit.failure
         }
         let clock = SystemClock()
+        let identity = IdentityRuntime.start(config, nowMs: clock.wallMs())
         let acquisition = Acquisition(meter: SimulatedMeter(config: config.meter.simulated), clock: clock)
         let period = config.meter.periodMs
         // Samples are aligned to period boundaries of the wall clock (e.g. every whole second).
@@ -36,6 +37,7 @@ enum Runtime {
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
         Log.info("main", "stopping (\(signalName(signo))) after \(acquisition.samples) samples")
+        _ = identity  // signs groups once grouping and the BAL link exist (issues 5 and 6)
         return signo < 0 ? Exit.failure : Exit.ok
     }
 }
