@@ -158,7 +158,14 @@ class ReferenceBAL:
         body = json.loads(b64d(msg["payload"]))
         new_jwk = body["jwk"]
         new_kid = thumbprint(new_jwk)
-        old_kid = body.get("previous_kid")
+        if body.get("new_kid") != new_kid:
+            raise ValueError(f"new_kid {body.get('new_kid')} is not the thumbprint {new_kid} of the jwk")
+        if body.get("device") != name:
+            raise ValueError(f"rotation for device {body.get('device')} on the topic of {name}")
+        old_kid = body.get("old_kid")
+        if new_kid in dev.keys:
+            self.say("dup", device=name, kid=new_kid, what="rotation")
+            return
         if old_kid not in dev.keys:
             raise ValueError(f"rotation from unknown kid {old_kid}")
         signed_by = set()
