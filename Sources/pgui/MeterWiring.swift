@@ -51,7 +51,7 @@ final class MeterPipeline {
                                    backoffMaxMs: config.meter.modbus.reconnectMaxMs)
         let mailbox = try SampleMailbox(capacity: mailboxCapacity)
         let thread = try AcquisitionThread(core: core, mailbox: mailbox)
-        let grouper = Grouper(meterId: meter.meterId, windowMs: config.group.windowS * 1_000, periodMs: period)
+        let grouper = Grouper(meterId: meter.meterId, windowMs: config.group.windowMs, periodMs: period)
         let pipeline = MeterPipeline(mailbox: mailbox, grouper: grouper) {
             thread.stop()
             Log.info("meter", "acquisition stopped: \(thread.core.reads) reads, \(thread.core.gaps) gaps")
