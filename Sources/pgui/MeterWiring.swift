@@ -71,6 +71,7 @@ final class MeterPipeline {
                 Log.debug("meter", "gap \(UTC.format(ms: m.timestampMs)) \(Self.reason(m.quality))")
             } else {
                 Log.info("meter", "sample \(UTC.format(ms: m.timestampMs)) P=\(Self.f(m.activePowerW)) W Q=\(Self.f(m.reactivePowerVar)) var E+=\(Self.f(m.energyImportWh)) Wh E-=\(Self.f(m.energyExportWh)) Wh")
+                if Log.level >= .debug { Log.debug("meter", Self.detail(m)) }
             }
             if let g = grouper.add(m) { emit(g) }
         }
@@ -90,6 +91,16 @@ final class MeterPipeline {
     }
 
     static func f(_ v: Int64?) -> String { v.map { "\($0)" } ?? "-" }
+
+    /// Every field of a sample in its stored unit ("-" = not available), for debugging a meter.
+    static func detail(_ m: Measurement) -> String {
+        var s = "detail S=\(f(m.apparentPowerVa)) VA PF=\(f(m.powerFactorMilli))/1000 f=\(f(m.frequencyMhz)) mHz"
+        for (i, p) in [m.l1, m.l2, m.l3].enumerated() {
+            s += " L\(i + 1)=\(f(p.voltageMv)) mV/\(f(p.currentMa)) mA/\(f(p.activePowerW)) W/\(f(p.reactivePowerVar)) var/\(f(p.apparentPowerVa)) VA"
+        }
+        s += " Eq+=\(f(m.reactiveEnergyImportVarh)) varh Eq-=\(f(m.reactiveEnergyExportVarh)) varh status=\(m.meterStatus.map { "\($0)" } ?? "-")"
+        return s
+    }
 
     static func reason(_ q: QualityFlags) -> String {
         if q.contains(.disconnected) { return "(disconnected)" }
