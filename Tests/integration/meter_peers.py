@@ -215,9 +215,24 @@ def _garbage(port):
         conn.close()
 
 
+def _rtu_garbage(device):
+    """Answers every RTU request with a frame whose CRC is wrong."""
+    import termios
+    import tty
+    fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    termios.tcflush(fd, termios.TCIOFLUSH)
+    while True:
+        req = os.read(fd, 256)
+        if req:
+            os.write(fd, req[:1] + b"\x03\x04\x00\x01\x00\x02\xde\xad")
+
+
 if __name__ == "__main__":
     t, where, image_file, mode_file, unit = sys.argv[1:6]
     if t == "garbage":
         _garbage(where)
+    elif t == "rtu-garbage":
+        _rtu_garbage(where)
     else:
         _serve(t, where, image_file, mode_file, int(unit))

@@ -196,3 +196,27 @@ def test_config_errors_carry_file_and_line(fw, config):
         r = fw.run("check", "--config", config(text))
         assert r.returncode == 2, r.stderr
         assert re.search(message, r.stderr), r.stderr
+
+
+def test_rtu_garbage_and_refused_rs485_mode(fw, config, tmp_path, peers):
+    x86_only(fw)
+    pty = PtyPair(tmp_path)
+    try:
+        peers.append(Peer(tmp_path, {"h": {}, "i": {}}, transport="rtu-garbage", device=pty.a).start())
+        common = ("log.level = debug\nmeter.kind = modbus-rtu\nmeter.serial.device = " + pty.b + "\n"
+                  "meter.period_ms = 500\ngroup.window_s = 1\nmeter.timeout_ms = 300\nmeter.reconnect_max_ms = 1000\n")
+        proc = fw.start("run", "--config", config(common))
+        try:
+            lines = read_until(proc, r"meter main: meter answered with an unusable value: .*on modbus-rtu", 20)
+            lines += read_until(proc, r"meter: gap .*\(invalid\)", 5)
+        finally:
+            stop(proc)
+        # A pty has no RS-485 mode: the error names the ioctl and the way out; the device keeps running.
+        proc = fw.start("run", "--config", config(common + "meter.serial.rs485 = true\n", name="rs485.conf"))
+        try:
+            read_until(proc, r"cannot switch modbus-rtu .* to RS-485 mode \(TIOCSRS485\).*set meter.serial.rs485 = false", 20)
+            read_until(proc, r"meter: group .* (\d+) samples, \1 gaps", 10)
+        finally:
+            stop(proc)
+    finally:
+        pty.close()
