@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <linux/watchdog.h>
+#include <netdb.h>
 
 static inline int pgui_errno(void) { return errno; }
 static inline void pgui_set_errno(int e) { errno = e; }
@@ -100,5 +101,15 @@ static inline long pgui_rss_kib(void) {
     if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
     fclose(f);
     return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+// 0 when `host` resolves to an IPv4/IPv6 TCP address, else getaddrinfo's error code (gai_strerror).
+static inline int pgui_resolve_check(const char *host, const char *port) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (res) freeaddrinfo(res);
+    return rc;
 }
 #endif

@@ -75,7 +75,7 @@ public enum MeterError: Error, Equatable {
         case .timeout: "meter did not answer in time"
         case .exception(let code): "meter answered with Modbus exception \(code)"
         case .invalidResponse(let why): "meter answered with an unusable value: \(why)"
-        case .disconnected(let why): "meter connection lost: \(why)"
+        case .disconnected(let why): "meter link down: \(why)"
         case .unsupported(let why): "meter not usable as configured: \(why)"
         }
     }

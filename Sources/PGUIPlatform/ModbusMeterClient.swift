@@ -48,6 +48,11 @@ public final class ModbusMeterClient: RegisterReader {
         let c: OpaquePointer?
         switch link {
         case .tcp(let host, let port):
+            // libmodbus reports a name that does not resolve as "connection refused"; say what it is.
+            let rc = pgui_resolve_check(host, "\(port)")
+            guard rc == 0 else {
+                throw .disconnected("cannot resolve meter host '\(host)' for \(link.description): \(String(cString: gai_strerror(rc)))")
+            }
             c = modbus_new_tcp_pi(host, "\(port)")
         case .rtu(let device, let baud, let parity, let stopBits, _):
             c = modbus_new_rtu(device, Int32(baud), CChar(bitPattern: parity.letter), 8, Int32(stopBits))

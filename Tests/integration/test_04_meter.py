@@ -104,7 +104,7 @@ def test_disconnect_gaps_and_reconnect(fw, config, tmp_path, peers):
     try:
         read_until(proc, r"meter: sample ", 20)
         peer.stop()
-        lines = read_until(proc, r"meter main: meter connection lost", 10)
+        lines = read_until(proc, r"meter main: meter link down", 10)
         lines += read_until(proc, r"meter: group .* [1-9]\d* gaps", 10)
         lines += read_until(proc, r"reconnect attempt \d+ failed, next in 1000 ms", 10)
         peer.start()
@@ -147,7 +147,7 @@ def test_exception_responses_are_gaps_and_keep_the_link(fw, config, tmp_path, pe
         lines += read_until(proc, r"meter main answers normally again", 10)
     finally:
         rest = stop(proc)
-    assert "connection lost" not in "".join(lines) + rest
+    assert "link down" not in "".join(lines) + rest
 
 
 def test_missing_suns_marker(fw, config, tmp_path, peers):
@@ -177,7 +177,7 @@ def test_wrong_unit_id_and_garbage(fw, config, tmp_path, peers):
     peers.append(Peer(tmp_path, {"h": {}, "i": {}}, transport="garbage", port=gport).start())
     proc = fw.start("run", "--config", tcp_config(config, gport))
     try:
-        lines = read_until(proc, r"meter main: meter answered with an unusable value|meter connection lost|did not answer", 20)
+        lines = read_until(proc, r"meter main: meter answered with an unusable value|meter link down|did not answer", 20)
         lines += read_until(proc, r"meter: gap .*\((invalid|disconnected|timeout)\)", 10)
     finally:
         stop(proc)
@@ -220,3 +220,15 @@ def test_rtu_garbage_and_refused_rs485_mode(fw, config, tmp_path, peers):
             stop(proc)
     finally:
         pty.close()
+
+
+def test_unresolvable_host_is_named(fw, config):
+    x86_only(fw)
+    path = config("log.level = debug\nmeter.kind = modbus-tcp\nmeter.host = no-such-meter.invalid\n"
+                  "meter.period_ms = 200\ngroup.window_s = 1\n")
+    proc = fw.start("run", "--config", path)
+    try:
+        read_until(proc, r"cannot resolve meter host 'no-such-meter.invalid' for modbus-tcp no-such-meter.invalid:502", 20)
+        read_until(proc, r"meter: group .* (\d+) samples, \1 gaps", 10)
+    finally:
+        stop(proc)
