@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <linux/watchdog.h>
+#include <netdb.h>
 
 static inline int pgui_errno(void) { return errno; }
 static inline void pgui_set_errno(int e) { errno = e; }
@@ -120,4 +121,14 @@ static inline int pgui_readdir_file(DIR *d, char *buf, unsigned long cap) {
     }
 }
 static inline int pgui_mkdir(const char *path, unsigned mode) { return mkdir(path, (mode_t)mode); }
+// 0 when `host` resolves to an IPv4/IPv6 TCP address, else getaddrinfo's error code (gai_strerror).
+static inline int pgui_resolve_check(const char *host, const char *port) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (res) freeaddrinfo(res);
+    return rc;
+}
 #endif

@@ -23,6 +23,10 @@ public struct QualityFlags: OptionSet, Equatable, Sendable {
     public static let invalid = QualityFlags(rawValue: 1 << 2)
     /// Values come from the simulated meter, not a real one.
     public static let simulated = QualityFlags(rawValue: 1 << 3)
+    /// No connection to the meter (connect failed or waiting in reconnect back-off); a gap marker.
+    public static let disconnected = QualityFlags(rawValue: 1 << 4)
+    /// Flags that mark a sample as a gap (no values).
+    public static let gapReasons: QualityFlags = [.timeout, .invalid, .disconnected]
 }
 
 public struct Measurement: Equatable {
@@ -48,6 +52,9 @@ public struct Measurement: Equatable {
         self.quality = quality
     }
 
+    /// True for gap markers (the meter gave no usable values for this instant).
+    public var isGap: Bool { !quality.intersection(.gapReasons).isEmpty }
+
     /// A gap marker: the time a read was due, the reason, and no values.
     public static func gap(at timestampMs: Int64, reason: QualityFlags) -> Measurement {
         Measurement(timestampMs: timestampMs, quality: reason)
@@ -59,13 +66,17 @@ public enum MeterError: Error, Equatable {
     case exception(code: Int)
     case invalidResponse(String)
     case disconnected(String)
+    /// The meter answered, but is not what the configuration describes (no SunSpec marker, no
+    /// supported meter model): reconnecting will not help until the meter or the config changes.
+    case unsupported(String)
 
     public var description: String {
         switch self {
         case .timeout: "meter did not answer in time"
         case .exception(let code): "meter answered with Modbus exception \(code)"
         case .invalidResponse(let why): "meter answered with an unusable value: \(why)"
-        case .disconnected(let why): "meter connection lost: \(why)"
+        case .disconnected(let why): "meter link down: \(why)"
+        case .unsupported(let why): "meter not usable as configured: \(why)"
         }
     }
 }
@@ -78,4 +89,34 @@ public protocol MeterSource {
     /// Reads one sample for the instant `wallMs`. Blocking is allowed: sources run on the
     /// acquisition thread, never on the event loop.
     mutating func read(wallMs: Int64, clockSynced: Bool) throws(MeterError) -> Measurement
+    /// Drops the connection and anything learned from it (e.g. a discovered SunSpec layout), so the
+    /// next read starts afresh. Called after a timeout or garbage, where the link may be out of step.
+    mutating func reset()
+    /// What the source learned about the meter on (re)connecting, for the log; nil when nothing.
+    var discoveredLayout: String? { get }
+}
+
+extension MeterSource {
+    public mutating func reset() {}
+    public var discoveredLayout: String? { nil }
+}
+
+extension MeterError {
+    /// The quality flag a gap caused by this error carries.
+    public var gapReason: QualityFlags {
+        switch self {
+        case .timeout: .timeout
+        case .exception, .invalidResponse, .unsupported: .invalid
+        case .disconnected: .disconnected
+        }
+    }
+
+    /// Whether the link should be dropped and rebuilt (with back-off) after this error. An exception
+    /// response proves the link works, so it is kept.
+    public var needsReconnect: Bool {
+        switch self {
+        case .exception: false
+        default: true
+        }
+    }
 }

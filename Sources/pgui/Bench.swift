@@ -10,6 +10,7 @@ enum Bench {
     static let all: [(name: String, run: @Sendable () -> Bool)] = [
         ("json", benchJSON),
         ("identity", benchIdentity),
+        ("meter", benchMeter),
     ]
 
     static func run(_ names: [String]) -> Int32 {

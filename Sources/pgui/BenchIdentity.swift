@@ -16,7 +16,7 @@ extension Bench {
                     return false
                 }
             }
-            let group = MeasurementGroup(meterId: meter.meterId, startMs: 1_750_000_000_000, endMs: 1_750_000_010_000, samples: samples)
+            let group = MeasurementGroup(meterId: meter.meterId, windowStartMs: 1_750_000_000_000, windowEndMs: 1_750_000_010_000, samples: samples)
             var gs = GroupSigner()
             var seq: UInt64 = 1
             var failed = false

@@ -122,7 +122,7 @@ enum IdentityCommand {
                 }
                 t += period
             }
-            let g = MeasurementGroup(meterId: meter.meterId, startMs: start, endMs: t, samples: samples)
+            let g = MeasurementGroup(meterId: meter.meterId, windowStartMs: start, windowEndMs: t, samples: samples)
             do throws(IdentityError) {
                 printOut(String(decoding: try store.sign(g, with: &signer), as: UTF8.self))
             } catch {

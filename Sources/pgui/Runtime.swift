@@ -19,50 +19,19 @@ enum Runtime {
         }
         let clock = SystemClock()
         let identity = IdentityRuntime.start(config, nowMs: clock.wallMs())
-        let acquisition = Acquisition(meter: SimulatedMeter(config: config.meter.simulated), clock: clock)
-        let period = config.meter.periodMs
-        // Samples are aligned to period boundaries of the wall clock (e.g. every whole second).
-        let first = period - clock.wallMs() % period
+        let meter: MeterPipeline
         do throws(SystemError) {
-            try loop.addTimer(firstMs: first, intervalMs: period) { expirations in
-                if expirations > 1 {
-                    Log.warn("meter", "loop fell behind: \(expirations - 1) sample periods skipped")
-                }
-                acquisition.sample()
-            }
+            meter = try MeterPipeline.start(config, loop: loop)
         } catch {
-            Log.error("main", "cannot start the meter timer: \(error.description)")
+            Log.error("main", "cannot start meter acquisition: \(error.description)")
             return Exit.failure
         }
+        let period = config.meter.periodMs
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
-        Log.info("main", "stopping (\(signalName(signo))) after \(acquisition.samples) samples")
-        _ = identity  // signs groups once grouping and the BAL link exist (issues 5 and 6)
+        meter.stop()
+        Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples")
+        _ = identity
         return signo < 0 ? Exit.failure : Exit.ok
-    }
-}
-
-/// Reads the meter once per period. (The simulated meter never blocks; real meters move to their
-/// own thread with the Modbus sources.)
-final class Acquisition<M: MeterSource, C: Clock> {
-    var meter: M
-    let clock: C
-    private(set) var samples: UInt64 = 0
-
-    init(meter: M, clock: C) {
-        self.meter = meter
-        self.clock = clock
-    }
-
-    func sample() {
-        let now = clock.wallMs()
-        let synced = now >= plausibleWallMsMin
-        do throws(MeterError) {
-            let m = try meter.read(wallMs: now, clockSynced: synced)
-            samples += 1
-            Log.info("meter", "sample \(UTC.format(ms: m.timestampMs)) P=\(m.activePowerW ?? 0) W Q=\(m.reactivePowerVar ?? 0) var E+=\(m.energyImportWh ?? 0) Wh E-=\(m.energyExportWh ?? 0) Wh")
-        } catch {
-            Log.warn("meter", "\(meter.meterId): \(error.description)")
-        }
     }
 }

@@ -36,7 +36,7 @@ func sampleGroup() -> MeasurementGroup {
     a.frequencyMhz = 50_010
     a.l1.voltageMv = 230_100
     let b = Measurement.gap(at: 1_750_000_001_000, reason: .timeout)
-    return MeasurementGroup(meterId: "m-1", startMs: 1_750_000_000_000, endMs: 1_750_000_002_000, samples: [a, b])
+    return MeasurementGroup(meterId: "m-1", windowStartMs: 1_750_000_000_000, windowEndMs: 1_750_000_002_000, samples: [a, b])
 }
 
 @Suite struct JOSETests {

@@ -27,7 +27,7 @@ private func write(_ path: String, _ s: String) { try! Files.writeAtomically(pat
     @Test func signedGroupsVerifyWithMbedTLSAndTheJWK() throws {
         let s = try DeviceSigner(key: try P256Key.generate(random), random: random)
         var gs = GroupSigner()
-        let g = MeasurementGroup(meterId: "m", startMs: 1, endMs: 2, samples: [Measurement(timestampMs: 1, quality: [])])
+        let g = MeasurementGroup(meterId: "m", windowStartMs: 1, windowEndMs: 2, samples: [Measurement(timestampMs: 1, quality: [])])
         let jws = try JWS.parseCompact(try gs.sign(g, device: "gw-1", seq: 1, signer: s))
         #expect(JWS.verify(jws, key: s.publicJWK, kid: s.kid, MbedVerifier()))
         let other = try DeviceSigner(key: try P256Key.generate(random), random: random)
@@ -139,7 +139,7 @@ private func write(_ path: String, _ s: String) { try! Files.writeAtomically(pat
         #expect(!Files.exists(id + "/key.pem.tmp") && Files.exists(id + "/key-next.pem.corrupt"))
         #expect(s4.repairs.count == 2)
         var gs = GroupSigner()
-        let g = MeasurementGroup(meterId: "m", startMs: 1, endMs: 2, samples: [])
+        let g = MeasurementGroup(meterId: "m", windowStartMs: 1, windowEndMs: 2, samples: [])
         let jws = try JWS.parseCompact(try s4.sign(g, with: &gs))
         #expect(JWS.verify(jws, key: s4.current.publicJWK, kid: third, MbedVerifier()))
     }

@@ -95,10 +95,11 @@ public struct Config {
     public var device: DeviceConfig
     public var meter: MeterConfig
     public var identity: IdentityConfig
+    public var group: GroupConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
-        DeviceConfig.schema + MeterConfig.schema + IdentityConfig.schema
+        DeviceConfig.schema + MeterConfig.schema + GroupConfig.schema + IdentityConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -126,7 +127,9 @@ public struct Config {
             values[spec.key] = (d, 0)
         }
         let v = ConfigValues(file: file, values: values)
-        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v))
+        return Config(
+            device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v),
+            group: try GroupConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"

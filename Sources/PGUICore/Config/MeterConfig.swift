@@ -7,28 +7,122 @@ public struct SimulatedMeterConfig: Equatable {
     public init() {}
 }
 
+public enum SerialParity: Equatable, Sendable {
+    case none, even, odd
+
+    /// libmodbus' parity letter.
+    public var letter: UInt8 {
+        switch self {
+        case .none: 78  // N
+        case .even: 69  // E
+        case .odd: 79  // O
+        }
+    }
+}
+
+/// Modbus link settings shared by TCP and RTU meters (docs/meters.md).
+public struct ModbusMeterConfig: Equatable {
+    public var host = ""
+    public var port = 502
+    public var unitId = 1
+    public var timeoutMs: Int64 = 1_000
+    public var reconnectMaxMs: Int64 = 30_000
+    public var serialDevice = ""
+    public var baud = 9_600
+    public var parity = SerialParity.even
+    public var stopBits = 1
+    public var rs485 = false
+    /// `sunspec` or `map`.
+    public var model = "sunspec"
+    /// nil = search the well-known SunSpec bases.
+    public var sunspecBase: Int? = nil
+    public var map: [RegisterMapEntry] = []
+    public init() {}
+}
+
 public struct MeterConfig: ConfigSection, Equatable {
     public var kind: String
+    public var meterId: String
     public var periodMs: Int64
     public var simulated = SimulatedMeterConfig()
+    public var modbus = ModbusMeterConfig()
 
     public static let schema: [ConfigKeySpec] = [
-        ConfigKeySpec("meter.kind", .choice(["simulated"]), default: "simulated"),
+        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu"]), default: "simulated"),
+        ConfigKeySpec("meter.id", .identifier(bytesMax: 64), default: "main"),
         ConfigKeySpec("meter.period_ms", .integer(min: 100, max: 60_000), default: "1000"),
         ConfigKeySpec("meter.sim.base_load_w", .integer(min: 0, max: 1_000_000), default: "2000"),
         ConfigKeySpec("meter.sim.load_swing_w", .integer(min: 0, max: 1_000_000), default: "1500"),
         ConfigKeySpec("meter.sim.pv_peak_w", .integer(min: 0, max: 1_000_000), default: "3000"),
         ConfigKeySpec("meter.sim.profile_period_s", .integer(min: 10, max: 604_800), default: "86400"),
         ConfigKeySpec("meter.sim.seed", .integer(min: 0, max: Int64.max), default: "1"),
+        ConfigKeySpec("meter.host", .text(bytesMax: 253), default: ""),
+        ConfigKeySpec("meter.port", .integer(min: 1, max: 65_535), default: "502"),
+        ConfigKeySpec("meter.unit_id", .integer(min: 1, max: 255), default: "1"),
+        ConfigKeySpec("meter.timeout_ms", .integer(min: 50, max: 10_000), default: "1000"),
+        ConfigKeySpec("meter.reconnect_max_ms", .integer(min: 100, max: 300_000), default: "30000"),
+        ConfigKeySpec("meter.serial.device", .text(bytesMax: 256), default: ""),
+        ConfigKeySpec("meter.serial.baud", .choice(["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]), default: "9600"),
+        ConfigKeySpec("meter.serial.parity", .choice(["none", "even", "odd"]), default: "even"),
+        ConfigKeySpec("meter.serial.stop_bits", .integer(min: 1, max: 2), default: "1"),
+        ConfigKeySpec("meter.serial.rs485", .boolean, default: "false"),
+        ConfigKeySpec("meter.model", .choice(["sunspec", "map"]), default: "sunspec"),
+        ConfigKeySpec("meter.sunspec.base", .text(bytesMax: 8), default: "auto"),
+        ConfigKeySpec("meter.map.*", .text(bytesMax: 128), default: nil),
     ]
 
     public init(_ v: ConfigValues) throws(ConfigError) {
         kind = v.string("meter.kind")
+        meterId = v.string("meter.id")
         periodMs = v.int("meter.period_ms")
         simulated.baseLoadW = v.int("meter.sim.base_load_w")
         simulated.loadSwingW = v.int("meter.sim.load_swing_w")
         simulated.pvPeakW = v.int("meter.sim.pv_peak_w")
         simulated.profilePeriodS = v.int("meter.sim.profile_period_s")
         simulated.seed = v.int("meter.sim.seed")
+
+        var m = ModbusMeterConfig()
+        m.host = v.string("meter.host")
+        m.port = Int(v.int("meter.port"))
+        m.unitId = Int(v.int("meter.unit_id"))
+        m.timeoutMs = v.int("meter.timeout_ms")
+        m.reconnectMaxMs = v.int("meter.reconnect_max_ms")
+        m.serialDevice = v.string("meter.serial.device")
+        m.baud = Int(v.int("meter.serial.baud"))
+        switch v.string("meter.serial.parity") {
+        case "none": m.parity = .none
+        case "odd": m.parity = .odd
+        default: m.parity = .even
+        }
+        m.stopBits = Int(v.int("meter.serial.stop_bits"))
+        m.rs485 = v.bool("meter.serial.rs485")
+        m.model = v.string("meter.model")
+        let base = v.string("meter.sunspec.base")
+        if base != "auto" {
+            guard let b = RegisterMap.parseAddress(base) else {
+                throw v.error("meter.sunspec.base", "'\(printable(Array(base.utf8)[...]))' is not 'auto' or a register address 0...65535")
+            }
+            m.sunspecBase = b
+        }
+        m.map = try RegisterMap.parse(v)
+
+        // Cross-key checks: settings that would be silently ignored are errors too.
+        let isModbus = kind != "simulated"
+        if kind == "modbus-tcp" && m.host.isEmpty {
+            throw v.error("meter.kind", "modbus-tcp needs meter.host")
+        }
+        if kind == "modbus-rtu" {
+            guard m.serialDevice.utf8.first == 47 else {
+                throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "modbus-rtu needs meter.serial.device, an absolute path")
+            }
+            guard m.unitId <= 247 else { throw v.error("meter.unit_id", "a Modbus RTU unit id is 1...247") }
+        }
+        if isModbus && m.model == "map" && m.map.isEmpty {
+            throw v.error("meter.model", "meter.model = map needs at least one meter.map.<quantity> line")
+        }
+        if let first = m.map.first, !(isModbus && m.model == "map") {
+            throw ConfigError(file: v.file, line: first.line, message: "meter.map.\(first.quantity.name): register map lines need meter.kind = modbus-tcp or modbus-rtu and meter.model = map")
+        }
+        modbus = m
     }
 }

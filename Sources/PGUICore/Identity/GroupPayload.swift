@@ -1,17 +1,6 @@
-/// The signed unit sent to the BAL: a window of samples from one meter (DESIGN.md §4, docs/identity.md).
-public struct MeasurementGroup {
-    public var meterId: String
-    public var startMs: Int64
-    public var endMs: Int64
-    public var samples: [Measurement]
+// `MeasurementGroup` itself (the window of samples) lives in Sources/PGUICore/MeasurementGroup.swift.
 
-    public init(meterId: String, startMs: Int64, endMs: Int64, samples: [Measurement]) {
-        self.meterId = meterId
-        self.startMs = startMs
-        self.endMs = endMs
-        self.samples = samples
-    }
-
+extension MeasurementGroup {
     /// "synced" only when every sample was taken with a plausible clock.
     public var clockSynced: Bool { !samples.contains { $0.quality.contains(.clockUnsynced) } }
 }
@@ -27,8 +16,8 @@ public enum GroupPayload {
         w.field("device", device)
         w.field("seq", seq)
         w.field("meter", g.meterId)
-        w.field("start", g.startMs)
-        w.field("end", g.endMs)
+        w.field("start", g.windowStartMs)
+        w.field("end", g.windowEndMs)
         w.field("clock", g.clockSynced ? "synced" : "unsynced")
         w.key("samples")
         w.beginArray()
