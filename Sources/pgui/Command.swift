@@ -15,6 +15,8 @@ enum Command {
                pgui check --config FILE   validate a configuration file and exit
                pgui self-test             check crypto, Modbus, MQTT and file system on this target
                pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
+               pgui verify-signature --key PUBLIC.pem FILE SIGNATURE
+                                          check an update manifest's ECDSA P-256 signature
                pgui --version             print the version
         """
 
@@ -33,6 +35,8 @@ enum Command {
         case "self-test":
             let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             return SelfTest.run(tempDir: tmp) ? Exit.ok : Exit.failure
+        case "verify-signature":
+            return VerifySignature.run(Array(args.dropFirst()))
         case "bench":
             return Bench.run(Array(args.dropFirst()))
         case "run", "check":

@@ -33,8 +33,16 @@ enum Runtime {
             Log.error("main", "cannot start the meter timer: \(error.description)")
             return Exit.failure
         }
+        let appliance = Appliance(config.appliance)
+        do throws(SystemError) {
+            try appliance.start(loop: loop) { acquisition.samples }
+        } catch {
+            Log.error("main", "cannot start the appliance hooks: \(error.description)")
+            return Exit.failure
+        }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
+        appliance.stop()
         Log.info("main", "stopping (\(signalName(signo))) after \(acquisition.samples) samples")
         return signo < 0 ? Exit.failure : Exit.ok
     }
