@@ -120,4 +120,9 @@ PY=$py "$top/image/make-bundle.sh" "$board" "$version" "$kernel" "$work/initrd" 
 cp --sparse=always "$disk" "$out/disk.img"
 cp "$work/update.bundle" "$work/rootfs.img" "$work/initrd" "$out/"
 cp "$kernel" "$out/Image"
+rm -f "$out/BUILD-WARNINGS"
+if [ -f "$cache/$BOARD_DEB_ARCH/degraded" ]; then
+  cp "$cache/$BOARD_DEB_ARCH/degraded" "$out/BUILD-WARNINGS"
+  say "WARNING: $(cat "$out/BUILD-WARNINGS") — not an image for the field"
+fi
 say "done: out/image/$board/disk.img ($(du -h --apparent-size "$out/disk.img" | cut -f1)), update.bundle ($(du -h "$out/update.bundle" | cut -f1)), version $version"

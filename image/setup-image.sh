@@ -60,14 +60,29 @@ touch "$apt_dir/status"
 [ -s "$apt_dir/sources.list" ] || { say "no Debian sources found in /etc/apt"; exit 1; }
 
 # Only DEB_ARCH is indexed, so a broken index of another architecture (seen here: armhf's
-# security index, "unexpected size") cannot drop a suite. If DEB_ARCH's own security index is the
-# broken one, stop: a kernel without its security updates must not go into an image silently.
+# security index, "unexpected size") cannot drop a suite.
 ok=0
 for try in 1 2; do
   extra=(); [ "$try" = 2 ] && extra=(-o Acquire::http::No-Cache=true)
   if "${APT[@]}" "${extra[@]}" update >"$cache/apt-$darch.log" 2>&1 && ! grep -qE '^(W|E): ' "$cache/apt-$darch.log"; then ok=1; break; fi
   say "private apt update for $darch failed (try $try)"; sleep 2
 done
+rm -f "$cache/$darch/degraded"
+if [ "$ok" != 1 ]; then
+  # Seen here: the armhf security index fails ("unexpected size") and apt then drops the whole suite.
+  # Index without that one suite, say so loudly, and leave a note that build-image.sh puts next to
+  # the image: such an image is for tests, not for the field.
+  bad=$(sed -nE 's|^E: Failed to fetch .*/dists/([^/]+)/main/binary-[a-z0-9]+/.*|\1|p' "$cache/apt-$darch.log" | sort -u)
+  if [ -n "$bad" ] && [ "$(wc -l <<<"$bad")" = 1 ]; then
+    say "WARNING: the $bad index for $darch cannot be fetched; using the other suites without it"
+    sed -i "/ $bad /d" "$apt_dir/sources.list"
+    if "${APT[@]}" update >"$cache/apt-$darch.log" 2>&1 && ! grep -qE '^(W|E): ' "$cache/apt-$darch.log"; then
+      ok=1
+      mkdir -p "$cache/$darch"
+      echo "$bad index for $darch was unreachable: packages may lack security updates" >"$cache/$darch/degraded"
+    fi
+  fi
+fi
 if [ "$ok" != 1 ]; then
   grep -E '^(W|E):' "$cache/apt-$darch.log" >&2 || true
   say "cannot index Debian for $darch; see $cache/apt-$darch.log"; exit 1

@@ -45,6 +45,9 @@ final class Appliance {
         w.field("healthy", true)
         w.field("criterion", "interim: event loop running and meter samples taken")
         w.field("samples", samples)
+        // The clock state PGUI sees: false until NTP (or an RTC) brought the wall clock past the
+        // build's plausible minimum; samples taken before are flagged unsynced.
+        w.field("clock_synced", SystemClock().wallMs() >= plausibleWallMsMin)
         w.endObject()
         do throws(SystemError) {
             try Files.writeAtomically(path, Array((w.string + "\n").utf8), mode: 0o644)
