@@ -6,6 +6,7 @@
 #   make bench                benchmarks (ratios against baselines measured in the same run)
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
+#                             (also BOARD=qemu-virt-armv7)
 
 ARCH ?= x86_64
 ARCHES ?= x86_64 aarch64 armv7

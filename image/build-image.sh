@@ -22,6 +22,8 @@ py=$top/.build-toolchains/venv/bin/python
 deb=$cache/$BOARD_DEB_ARCH/root
 kernel=$(ls $deb/$BOARD_KERNEL_GLOB | head -1)
 kver=$(ls "$deb/lib/modules" | head -1)
+# Debian's package ships no modules.dep (its postinst makes it): make it here to resolve dependencies.
+[ -f "$deb/lib/modules/$kver/modules.dep" ] || depmod -b "$deb" "$kver"
 version=${PGUI_IMAGE_VERSION:-dev-$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)}
 rm -rf "$work"; mkdir -p "$work" "$out"
 
