@@ -81,3 +81,41 @@ def with_bad_signature(bundle, out, tmp):
 
 def timed(label, start):
     print(f"[image-test] {label}: {time.monotonic() - start:.1f} s")
+
+
+class Listener:
+    """A TCP listener on a free port of the host's 127.0.0.1 that records what arrives: the stand-in
+    for the host broker until PGUI has its BAL link (issue 6)."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.received = b""
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    with self.lock:
+                        self.received += data
+
+    def guestfwd(self, guest_addr="10.0.2.100", guest_port=1883):
+        """QEMU user-net option: the guest's guest_addr:guest_port reaches this listener through a
+        relay process per connection (the `cmd:` form serves repeated connections)."""
+        return f",guestfwd=tcp:{guest_addr}:{guest_port}-cmd:socat - TCP:127.0.0.1:{self.port}"
+
+    def close(self):
+        self.sock.close()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from guest import ROOT, Guest, make_bundle, make_stick, timed, with_bad_signature
+from guest import ROOT, Guest, Listener, make_bundle, make_stick, timed, with_bad_signature
 
 BOARD = os.environ.get("PGUI_BOARD", "qemu-virt-aarch64")
 OUT = os.path.join(ROOT, "out", "image", BOARD)
@@ -60,11 +60,14 @@ def guest(tmp_path_factory):
                        "broken.bundle": broken, "forged.bundle": forged})
     log = os.path.join(tmp, "console.log")
     print(f"[image-test] console log: {log}")
-    g = Guest(BOARD, disk, stick, log)
+    broker = Listener()
+    g = Guest(BOARD, disk, stick, log, net=broker.guestfwd())
+    g.broker = broker
     g.start = time.monotonic()
     yield g
     timed("whole boot test", g.start)
     g.close()
+    broker.close()
     keep = os.environ.get("PGUI_IMAGE_TEST_LOG")
     if keep:
         shutil.copy(log, keep)
@@ -97,6 +100,19 @@ def test_02_rootfs_is_read_only_and_data_is_writable(guest):
     assert rc != 0
     assert "squashfs" in g.ok("grep ' / ' /proc/mounts")
     g.ok("echo survives-reboots > /data/persist && sync")
+
+
+def test_02b_network_reaches_only_the_forwarded_host_port(guest):
+    g = guest
+    g.ok("echo pgui-guestfwd-check | nc -w 3 10.0.2.100 1883")
+    deadline = time.monotonic() + 10
+    while b"pgui-guestfwd-check" not in g.broker.received and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b"pgui-guestfwd-check" in g.broker.received
+    # restrict=on: the host itself (10.0.2.2 = the host in QEMU's user net) is not reachable.
+    g.sh(f"echo pgui-restrict-check | nc -w 3 10.0.2.2 {g.broker.port}", timeout=30)
+    time.sleep(1)
+    assert b"pgui-restrict-check" not in g.broker.received
 
 
 def test_03_forged_bundle_is_refused(guest):
