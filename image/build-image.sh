@@ -74,6 +74,21 @@ cp "$deb/bin/busybox" "$rfs/bin/"
 applets | while read -r p; do
   [ "$p" = bin/busybox ] || [ -e "$rfs/$p" ] || { mkdir -p "$rfs/$(dirname "$p")"; ln -s /bin/busybox "$rfs/$p"; }
 done
+# Dynamically linked extras (chrony) and, resolved through readelf, the loader and libraries they need.
+find_lib() { local d; for d in "lib/$BOARD_GNU_TRIPLE" "usr/lib/$BOARD_GNU_TRIPLE" lib usr/lib; do
+  [ -e "$deb/$d/$1" ] && { echo "$d/$1"; return 0; }; done; return 1; }
+copy_elf() { # relative path in the package root
+  [ -e "$rfs/$1" ] && return 0
+  mkdir -p "$rfs/$(dirname "$1")"; cp -L "$deb/$1" "$rfs/$1"
+  local interp lib rel
+  interp=$(readelf -l "$deb/$1" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \/\(.*\)\]/\1/p')
+  [ -n "$interp" ] && copy_elf "$interp"
+  for lib in $(readelf -d "$deb/$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    rel=$(find_lib "$lib") || { echo "build-image: $lib (needed by $1) not in the packages" >&2; exit 1; }
+    copy_elf "$rel"
+  done
+}
+for b in ${BOARD_DEB_BINARIES:-}; do copy_elf "$b"; done
 cp -a "$top/image/rootfs/." "$rfs/"
 cp -a "$bdir/overlay/." "$rfs/"
 install -m 0755 "$pgui" "$rfs/usr/bin/pgui"

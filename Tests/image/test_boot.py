@@ -88,6 +88,8 @@ def test_01_first_boot_provisions_from_usb_and_pgui_runs(guest):
     timed("first boot, provisioned, healthy", g.start)
     assert "device.id = gw-boot-test" in g.ok("cat /data/pgui.conf")
     assert "slot=A good=A tries=0 booted=A" in g.ok("pgui-bootstate show")
+    # NTP: chrony runs (no server is reachable under restrict=on, so it is not synchronised).
+    assert "Leap status" in g.ok("chronyc -n tracking")
     # Logs are kept in the RAM ring, not on the root file system.
     assert "meter: sample" in g.ok("logread | tail -n 20")
 
