@@ -4,6 +4,9 @@
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
 #   make demo                 PGUI with the simulated meter
 #   make bench                benchmarks (ratios against baselines measured in the same run)
+#   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
+#   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
+#                             (also BOARD=qemu-virt-armv7)
 
 ARCH ?= x86_64
 ARCHES ?= x86_64 aarch64 armv7
@@ -21,7 +24,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all setup test unit integration demo bench clean help
+.PHONY: all firmware firmware-all setup test unit integration demo bench clean help image image-test
 all: firmware
 
 help:
@@ -59,6 +62,15 @@ bench: firmware-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python "$$b" || exit 1; done
+
+# Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
+BOARD ?= qemu-virt-aarch64
+BOARD_ARCH = $(shell sed -n 's/^BOARD_PGUI_ARCH=//p' board/$(BOARD)/board.conf)
+image: $(TC)/.ready
+	$(MAKE) firmware ARCH=$(BOARD_ARCH)
+	image/build-image.sh $(BOARD)
+image-test: image
+	PGUI_BOARD=$(BOARD) $(PYTEST) -q -p no:cacheprovider Tests/image
 
 clean:
 	rm -rf .build .build-fw-* $(OUT)

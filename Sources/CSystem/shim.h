@@ -38,6 +38,9 @@ static inline int pgui_open(const char *path, int flags, unsigned mode) { return
 static inline int pgui_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 static inline int pgui_ioctl_int(int fd, unsigned long req, int *arg) { return ioctl(fd, req, arg); }
 
+// WDIOC_* are function-like macros (_IOWR), which Swift does not import.
+static inline int pgui_watchdog_set_timeout(int fd, int *seconds) { return ioctl(fd, WDIOC_SETTIMEOUT, seconds); }
+
 // Signals are taken synchronously through a signalfd owned by the event loop.
 static inline int pgui_signalfd_for_stop(void) {
     sigset_t set;

@@ -11,6 +11,7 @@ enum Bench {
         ("json", benchJSON),
         ("identity", benchIdentity),
         ("meter", benchMeter),
+        ("update-verify", benchUpdateVerify),
     ]
 
     static func run(_ names: [String]) -> Int32 {

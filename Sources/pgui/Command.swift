@@ -18,6 +18,8 @@ enum Command {
                pgui provision DIR --data DATADIR
                                           validate and apply a provisioning bundle (USB stick folder)
                pgui identity VERB ...     device key, signed groups, rotation (pgui identity help)
+               pgui verify-signature --key PUBLIC.pem FILE SIGNATURE
+                                          check an update manifest's ECDSA P-256 signature
                pgui --version             print the version
         """
 
@@ -45,6 +47,8 @@ enum Command {
             for e in o.errors { printErr("pgui provision: \(e)") }
             if o.applied { printOut("provisioned \(o.deviceId) (config sha256 \(o.configDigestHex))") }
             return o.applied ? Exit.ok : Exit.failure
+        case "verify-signature":
+            return VerifySignature.run(Array(args.dropFirst()))
         case "bench":
             return Bench.run(Array(args.dropFirst()))
         case "identity":

@@ -27,8 +27,16 @@ enum Runtime {
             return Exit.failure
         }
         let period = config.meter.periodMs
+        let appliance = Appliance(config.appliance)
+        do throws(SystemError) {
+            try appliance.start(loop: loop) { meter.samples }
+        } catch {
+            Log.error("main", "cannot start the appliance hooks: \(error.description)")
+            return Exit.failure
+        }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
+        appliance.stop()
         meter.stop()
         Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples")
         _ = identity

@@ -1,0 +1,18 @@
+#!/bin/sh
+# run-qemu.sh DISK [USB_STICK] — boots the image on QEMU's virt machine; serial console on stdio
+# (Ctrl-A X quits). User-mode network only, restricted: the guest reaches nothing but what
+# PGUI_QEMU_NET adds, e.g. ",hostfwd=tcp:127.0.0.1:18000-:8000,guestfwd=tcp:10.0.2.100:8883-cmd:RELAY".
+set -eu
+. "$(dirname "$0")/board.conf"
+disk=${1:?usage: run-qemu.sh DISK [USB_STICK]}
+usb=${2:-}
+set -- -M virt -cpu cortex-a53 -m 256 -nographic \
+  -bios "$BOARD_UBOOT" \
+  -drive "if=none,id=disk,file=$disk,format=raw" -device virtio-blk-pci,drive=disk \
+  -device i6300esb,bus=pcie.0 -action watchdog=reset \
+  -netdev "user,id=net0,restrict=on${PGUI_QEMU_NET:-}" -device virtio-net-pci,netdev=net0,romfile=
+if [ -n "$usb" ]; then
+  set -- "$@" -device qemu-xhci,id=xhci -drive "if=none,id=stick,file=$usb,format=raw" \
+    -device usb-storage,bus=xhci.0,drive=stick
+fi
+exec "$BOARD_QEMU" "$@"
