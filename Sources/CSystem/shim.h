@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -101,4 +102,30 @@ static inline long pgui_rss_kib(void) {
     fclose(f);
     return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
+
+// The journal (PGUIPlatform/JournalFile.swift): positioned I/O on a ring below 2 GiB (off_t is 32 bits
+// on armv7 without _FILE_OFFSET_BITS=64, so the geometry caps the file size).
+static inline long pgui_pread(int fd, void *buf, unsigned long len, long long off) { return pread(fd, buf, len, (off_t)off); }
+static inline long pgui_pwrite(int fd, const void *buf, unsigned long len, long long off) { return pwrite(fd, buf, len, (off_t)off); }
+static inline const char *pgui_dirent_name(struct dirent *e) { return e->d_name; }
+// Bytes available to an unprivileged writer on the file system holding `path`, -1 on error.
+static inline long long pgui_free_bytes(const char *path) {
+    struct statvfs v;
+    if (statvfs(path, &v) != 0) return -1;
+    return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+static inline int pgui_flock_exclusive(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
+// Bytes this process caused to be sent to the storage layer (/proc/self/io write_bytes), -1 if unknown.
+static inline long long pgui_io_write_bytes(void) {
+    char line[128];
+    long long v = -1;
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "write_bytes: ", 13) == 0) { v = atoll(line + 13); break; }
+    }
+    fclose(f);
+    return v;
+}
+
 #endif

@@ -94,10 +94,11 @@ public protocol ConfigSection {
 public struct Config {
     public var device: DeviceConfig
     public var meter: MeterConfig
+    public var journal: JournalConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
-        DeviceConfig.schema + MeterConfig.schema
+        DeviceConfig.schema + MeterConfig.schema + JournalConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -125,7 +126,7 @@ public struct Config {
             values[spec.key] = (d, 0)
         }
         let v = ConfigValues(file: file, values: values)
-        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v))
+        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v), journal: try JournalConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"
