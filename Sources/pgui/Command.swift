@@ -15,6 +15,7 @@ enum Command {
                pgui check --config FILE   validate a configuration file and exit
                pgui self-test             check crypto, Modbus, MQTT and file system on this target
                pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
+               pgui journal VERB DIR ...  journal diagnosis: stats, dump, ack, reset (pgui journal help)
                pgui --version             print the version
         """
 
@@ -35,6 +36,8 @@ enum Command {
             return SelfTest.run(tempDir: tmp) ? Exit.ok : Exit.failure
         case "bench":
             return Bench.run(Array(args.dropFirst()))
+        case "journal":
+            return JournalCommand.run(Array(args.dropFirst()))
         case "run", "check":
             guard args.count == 3, args[1] == "--config" else {
                 printErr("pgui \(verb): expected '--config FILE'\n\(usage)")

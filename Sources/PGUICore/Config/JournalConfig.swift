@@ -12,7 +12,7 @@ public struct JournalConfig: ConfigSection, Equatable {
         ConfigKeySpec("journal.group_window_s", .integer(min: 1, max: 3_600), default: "10"),
         ConfigKeySpec("journal.sync", .choice(["every-group", "every-n"]), default: "every-group"),
         ConfigKeySpec("journal.sync_every_n", .integer(min: 1, max: Int64(JournalGeometry.uncommittedMax)), default: "8"),
-        ConfigKeySpec("journal.hint_interval_s", .integer(min: 1, max: 3_600), default: "10"),
+        ConfigKeySpec("journal.hint_interval_s", .integer(min: 1, max: 3_600), default: "60"),
     ]
 
     public init(_ v: ConfigValues) throws(ConfigError) {

@@ -31,7 +31,7 @@ public struct JournalPolicy: Equatable, Sendable {
     public var sync: JournalSyncPolicy = .everyGroup
     /// The hint (head, tail, acknowledged sequence, loss counters) is rewritten at most this often
     /// while it changes; a crash re-sends at most the records acknowledged since (never loses one).
-    public var hintIntervalMs: Int64 = 10_000
+    public var hintIntervalMs: Int64 = 60_000
     public init() {}
 }
 
@@ -376,7 +376,7 @@ public final class Journal<S: JournalStorage, C: Clock> {
         let now = clock.monotonicMs()
         // A hint that lags a quarter lap is rewritten whatever the interval, so it never falls a lap behind.
         let lagging = stats.durableHead - hintHead >= n / 4
-        guard lagging || ((hintDirty || stats.durableHead != hintHead) && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
+        guard lagging || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
         try writeHint()
     }
 

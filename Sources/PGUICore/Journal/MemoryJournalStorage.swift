@@ -19,8 +19,8 @@ public final class MemoryJournalStorage: JournalStorage {
 
     public func read(at offset: Int64, into buffer: inout [UInt8]) throws(JournalError) -> Int {
         let o = Int(offset)
-        guard o >= 0, o <= current.count else { throw JournalError("\(name): read at \(offset) beyond the end") }
-        let n = min(buffer.count, current.count - o)
+        guard o >= 0 else { throw JournalError("\(name): read at \(offset)") }
+        let n = max(0, min(buffer.count, current.count - o))  // like pread: 0 bytes past the end
         for i in 0..<n { buffer[i] = current[o + i] }
         return n
     }
@@ -34,7 +34,7 @@ public final class MemoryJournalStorage: JournalStorage {
     }
 
     public func sync() throws(JournalError) {
-        durable = current
+        for w in pending { for i in 0..<w.bytes.count { durable[w.offset + i] = w.bytes[i] } }
         pending.removeAll()
         syncs += 1
     }
