@@ -114,6 +114,11 @@ static inline long long pgui_free_bytes(const char *path) {
     if (statvfs(path, &v) != 0) return -1;
     return (long long)v.f_bavail * (long long)v.f_frsize;
 }
+// Evicts a file's clean pages so a benchmark reads from the device, not the page cache.
+static inline int pgui_drop_cache(int fd) { fdatasync(fd); return posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
+// No readahead on the ring: reads then fill the page cache with single pages, and a later 2 KiB
+// record write dirties (and writes back) one 4 KiB page instead of a whole large folio.
+static inline int pgui_fadvise_random(int fd) { return posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); }
 static inline int pgui_flock_exclusive(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
 // Bytes this process caused to be sent to the storage layer (/proc/self/io write_bytes), -1 if unknown.
 static inline long long pgui_io_write_bytes(void) {

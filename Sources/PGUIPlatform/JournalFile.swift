@@ -50,6 +50,7 @@ public enum JournalFiles {
         }
         let fd = pgui_open(ring, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0)
         guard fd >= 0 else { throw JournalError("cannot open the journal: \(SystemError("open", ring).description)") }
+        _ = pgui_fadvise_random(fd)
         if !readOnly && pgui_flock_exclusive(fd) != 0 {
             let e = pgui_errno()
             close(fd)
@@ -60,6 +61,8 @@ public enum JournalFiles {
 
     /// Writes the ring as a temporary file full of zeros (real blocks, so later fdatasyncs carry no
     /// extent conversions and the disk can never fill later), formats it and renames it into place.
+    /// The zeros go out one 4 KiB page at a time: measured on Linux 6.18/ext4, a ring filled with
+    /// 64 KiB writes sits in 64 KiB page-cache folios and every 2 KiB record then wrote 64 KiB.
     static func createRing(_ dir: String, _ g: JournalGeometry) throws(JournalError) {
         if let p = g.problem { throw JournalError("cannot create a journal: \(p)") }
         let free = pgui_free_bytes(dir)
@@ -69,7 +72,7 @@ public enum JournalFiles {
         let tmp = dir + "/" + ringName + ".tmp"
         let fd = pgui_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot create the journal: \(SystemError("create", tmp).description)") }
-        let zeros = [UInt8](repeating: 0, count: 64 * 1_024)
+        let zeros = [UInt8](repeating: 0, count: 4_096)
         var off: Int64 = 0
         var failure: SystemError? = nil
         while off < g.fileBytes && failure == nil {
@@ -144,6 +147,9 @@ public final class FileJournalStorage: JournalStorage {
     }
 
     deinit { close(fd) }
+
+    /// Drops the ring's pages from the page cache (benchmarks of cold recovery).
+    public func dropPageCache() { _ = pgui_drop_cache(fd) }
 
     public func read(at offset: Int64, into buffer: inout [UInt8]) throws(JournalError) -> Int {
         var got = 0
