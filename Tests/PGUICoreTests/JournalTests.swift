@@ -424,3 +424,49 @@ extension Array where Element == UInt64 {
         #expect(r.stats.lostCount >= lost - 6)
     }
 }
+
+@Suite struct JournalRecoveryTests {
+    /// A record damaged on the medium inside the last uncommitted-window's worth of records must not
+    /// hide the intact ones after it, with or without the hint.
+    @Test(arguments: [true, false])
+    func damagedRecordDoesNotTruncateTheJournal(keepHint: Bool) throws {
+        let s = JT.storage()
+        let j = try JT.open(s)
+        for q in UInt64(1)...20 {
+            try j.append(seq: q, payload: JT.payload(q))
+            try j.commit()
+        }
+        if !keepHint { s.hint = nil } else { s.hint = { var h = JournalHint(geometry: JT.geometry); h.head = 2; h.lastSeq = 2; return h.encode() }() }
+        s.flip(at: Int(JT.geometry.offset(4)) + 34)
+        let r = try JT.open(s)
+        #expect(try JT.drain(r).map(\.seq) == [1, 2, 3, 4] + Array(6...20))
+        #expect(r.stats.lastSeq == 20)
+        try r.append(seq: 21, payload: JT.payload(21))
+        #expect(try r.commit() == 21)
+    }
+
+    /// A record that breaks the sequence order (it cannot have been written by this journal in that
+    /// place) is a hole: it neither ends the journal nor comes back, with or without the hint.
+    @Test(arguments: [true, false])
+    func outOfOrderRecordIsAHole(keepHint: Bool) throws {
+        let s = JT.storage()
+        let j = try JT.open(s)
+        for q in UInt64(1)...5 {
+            try j.append(seq: q, payload: JT.payload(q))
+            try j.commit()
+        }
+        try j.close()
+        var buf = [UInt8](repeating: 0, count: 512)
+        let p = JT.payload(3)
+        let n = p.withUnsafeBytes { JournalRecordHeader.encode(pos: 5, seq: 3, payload: $0, into: &buf) }
+        try s.write(at: JT.geometry.offset(5), buf, count: n)
+        try s.sync()
+        if !keepHint { s.hint = nil }
+        let r = try JT.open(s)
+        #expect(r.stats.lastSeq == 5)
+        #expect(try JT.drain(r).map(\.seq) == [1, 2, 3, 4, 5])
+        var check = [UInt8](repeating: 0, count: 32)
+        _ = try s.read(at: JT.geometry.offset(5), into: &check)
+        #expect(check == [UInt8](repeating: 0, count: 32))  // invalidated, so it cannot resurface
+    }
+}

@@ -206,16 +206,23 @@ public final class Journal<S: JournalStorage, C: Clock> {
         }
     }
 
-    /// Scans forward from the hint's head to the first slot that does not hold the next record.
+    /// Scans forward from the hint's head: the head ends up after the last intact record that is
+    /// followed by fewer than `uncommittedMax` non-records. Holes before it (a write torn by the
+    /// power cut, or a record damaged on the medium) stay in the live range and are skipped on read,
+    /// so one bad record never hides the valid ones after it.
     private func recoverFromHint(_ h: JournalHint) throws(JournalError) -> Bool {
         // A later lap in the hint's head slot means the hint is too old to say where the head is.
         if let later = try loadAny(slot: geometry.slot(h.head)), later.pos > h.head { return false }
         var head = h.head
         var lastSeq = h.lastSeq
-        while head - h.head < n, let r = try load(head) {
-            if let l = lastSeq, r.seq <= l { break }  // never accept a record out of sequence order
-            lastSeq = r.seq
-            head += 1
+        var p = h.head
+        let w = UInt64(JournalGeometry.uncommittedMax)
+        while p - h.head < n && p - head < w {
+            if let r = try load(p), lastSeq == nil || r.seq > lastSeq! {
+                lastSeq = r.seq
+                head = p + 1
+            }
+            p += 1
         }
         stats.recovery = "hint"
         stats.head = head
@@ -232,8 +239,8 @@ public final class Journal<S: JournalStorage, C: Clock> {
         return true
     }
 
-    /// No usable hint: read every slot, take the highest intact position, and keep the contiguous
-    /// run of intact records that ends at the first hole in the uncommitted window.
+    /// No usable hint: read every slot; the head follows the highest intact position, the tail is
+    /// the oldest intact record of that lap. Holes between them are skipped on read.
     private func recoverByScan() throws(JournalError) {
         stats.recovery = "scan"
         var positions = [UInt64?](repeating: nil, count: geometry.slotCount)
@@ -245,20 +252,22 @@ public final class Journal<S: JournalStorage, C: Clock> {
             }
         }
         guard let m = maxPos else { return }
-        func intact(_ p: UInt64) -> Bool { positions[geometry.slot(p)] == p }
         let low = m + 1 >= n ? m + 1 - n : 0
-        let w = UInt64(JournalGeometry.uncommittedMax)
-        var head = max(low, m + 1 >= w ? m + 1 - w : 0)
-        while head <= m && intact(head) { head += 1 }
-        var tail = head
-        while tail > low && intact(tail - 1) { tail -= 1 }
-        // Sequence numbers must rise along the run; cut it where they do not (a stale record).
+        var tail = m
+        var p = m
+        while p > low {
+            p -= 1
+            if positions[geometry.slot(p)] == p { tail = p }
+        }
+        // Sequence numbers must rise along the range; a record that breaks the order is a hole.
         var lastSeq: UInt64? = nil
-        var p = tail
-        while p < head {
-            guard let r = try load(p) else { break }
-            if let l = lastSeq, r.seq <= l { tail = p }
-            lastSeq = r.seq
+        var head = tail
+        p = tail
+        while p <= m {
+            if positions[geometry.slot(p)] == p, let r = try load(p), lastSeq == nil || r.seq > lastSeq! {
+                lastSeq = r.seq
+                head = p + 1
+            }
             p += 1
         }
         stats.head = head
@@ -416,7 +425,7 @@ public final class Journal<S: JournalStorage, C: Clock> {
         var p = Swift.max(from, stats.tail)
         while p < stats.head && out.count < max {
             if let h = try load(p) {
-                if stats.ackedSeq == nil || h.seq > stats.ackedSeq! {
+                if (stats.ackedSeq == nil || h.seq > stats.ackedSeq!) && (out.last == nil || h.seq > out.last!.seq) {
                     let n = JournalGeometry.recordHeaderBytes
                     out.append(JournalRecord(pos: p, seq: h.seq, payload: Array(buffer[n..<n + h.length])))
                 }
