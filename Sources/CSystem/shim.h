@@ -2,6 +2,10 @@
 // so everything PGUI needs from the C library comes through here.
 #ifndef PGUI_CSYSTEM_SHIM_H
 #define PGUI_CSYSTEM_SHIM_H
+// readdir64: 32-bit readdir fails with EOVERFLOW on ext4's 64-bit directory hashes (seen under qemu-arm).
+#ifndef _LARGEFILE64_SOURCE
+#define _LARGEFILE64_SOURCE 1
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,7 +111,12 @@ static inline long pgui_rss_kib(void) {
 // on armv7 without _FILE_OFFSET_BITS=64, so the geometry caps the file size).
 static inline long pgui_pread(int fd, void *buf, unsigned long len, long long off) { return pread(fd, buf, len, (off_t)off); }
 static inline long pgui_pwrite(int fd, const void *buf, unsigned long len, long long off) { return pwrite(fd, buf, len, (off_t)off); }
-static inline const char *pgui_dirent_name(struct dirent *e) { return e->d_name; }
+// Next entry name of an open directory; NULL at the end (errno 0) or on an error (errno set).
+static inline const char *pgui_readdir_name(DIR *d) {
+    errno = 0;
+    struct dirent64 *e = readdir64(d);
+    return e ? e->d_name : NULL;
+}
 // Bytes available to an unprivileged writer on the file system holding `path`, -1 on error.
 static inline long long pgui_free_bytes(const char *path) {
     struct statvfs v;

@@ -18,11 +18,16 @@ public enum JournalFiles {
         guard let d = opendir(dir) else { throw JournalError("cannot open journal folder: \(SystemError("opendir", dir).description)") }
         defer { closedir(d) }
         var names: [String] = []
-        while let e = readdir(d) {
-            let name = String(cString: pgui_dirent_name(e))
+        while true {
+            guard let p = pgui_readdir_name(d) else {
+                let e = pgui_errno()
+                // A folder that cannot be listed cannot be checked for foreign files: refuse it.
+                if e != 0 { throw JournalError("cannot list journal folder: \(SystemError("readdir", dir, code: e).description)") }
+                return names
+            }
+            let name = String(cString: p)
             if name != "." && name != ".." { names.append(name) }
         }
-        return names
     }
 
     /// Refuses a folder that holds anything but journal files (a wrong path must not become a journal).

@@ -383,8 +383,9 @@ public final class Journal<S: JournalStorage, C: Clock> {
 
     private func maybeWriteHint() throws(JournalError) {
         let now = clock.monotonicMs()
-        // A hint that lags a quarter lap is rewritten whatever the interval, so it never falls a lap behind.
-        let lagging = stats.durableHead - hintHead >= n / 4
+        // A hint that lags 1/16 of the ring (3 h at the defaults) is rewritten whatever the interval:
+        // it bounds the forward scan at recovery and keeps the hint from ever falling a lap behind.
+        let lagging = stats.durableHead - hintHead >= n / 16
         guard lagging || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
         try writeHint()
     }
