@@ -128,6 +128,13 @@ static inline int pgui_drop_cache(int fd) { fdatasync(fd); return posix_fadvise(
 // No readahead on the ring: reads then fill the page cache with single pages, and a later 2 KiB
 // record write dirties (and writes back) one 4 KiB page instead of a whole large folio.
 static inline int pgui_fadvise_random(int fd) { return posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); }
+// A full recovery scan reads the whole ring in order: readahead on for it, and afterwards its (large)
+// page-cache folios dropped so later record writes are back to single pages.
+static inline int pgui_fadvise_sequential(int fd) { return posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); }
+static inline int pgui_fadvise_scan_done(int fd) {
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    return posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+}
 static inline int pgui_flock_exclusive(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
 // Bytes this process caused to be sent to the storage layer (/proc/self/io write_bytes), -1 if unknown.
 static inline long long pgui_io_write_bytes(void) {

@@ -153,6 +153,10 @@ public final class FileJournalStorage: JournalStorage {
 
     deinit { close(fd) }
 
+    public func sequentialScan(_ active: Bool) {
+        _ = active ? pgui_fadvise_sequential(fd) : pgui_fadvise_scan_done(fd)
+    }
+
     /// Drops the ring's pages from the page cache (benchmarks of cold recovery).
     public func dropPageCache() { _ = pgui_drop_cache(fd) }
 

@@ -17,6 +17,12 @@ public protocol JournalStorage: AnyObject {
     func writeHint(_ bytes: [UInt8]) throws(JournalError)
     /// Names the storage in messages (the file path).
     var name: String { get }
+    /// A whole-ring scan begins (true) or ends (false): the file may switch readahead on for it.
+    func sequentialScan(_ active: Bool)
+}
+
+extension JournalStorage {
+    public func sequentialScan(_ active: Bool) {}
 }
 
 /// When `commit()` makes records durable.
@@ -243,11 +249,15 @@ public final class Journal<S: JournalStorage, C: Clock> {
     /// the oldest intact record of that lap. Holes between them are skipped on read.
     private func recoverByScan() throws(JournalError) {
         stats.recovery = "scan"
+        storage.sequentialScan(true)
+        defer { storage.sequentialScan(false) }
         var positions = [UInt64?](repeating: nil, count: geometry.slotCount)
+        var seqs = [UInt64](repeating: 0, count: geometry.slotCount)
         var maxPos: UInt64? = nil
         for s in 0..<geometry.slotCount {
             if let h = try loadAny(slot: s) {
                 positions[s] = h.pos
+                seqs[s] = h.seq
                 if maxPos == nil || h.pos > maxPos! { maxPos = h.pos }
             }
         }
@@ -264,8 +274,9 @@ public final class Journal<S: JournalStorage, C: Clock> {
         var head = tail
         p = tail
         while p <= m {
-            if positions[geometry.slot(p)] == p, let r = try load(p), lastSeq == nil || r.seq > lastSeq! {
-                lastSeq = r.seq
+            let slot = geometry.slot(p)
+            if positions[slot] == p, lastSeq == nil || seqs[slot] > lastSeq! {
+                lastSeq = seqs[slot]
                 head = p + 1
             }
             p += 1
