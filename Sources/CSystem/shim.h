@@ -2,6 +2,10 @@
 // so everything PGUI needs from the C library comes through here.
 #ifndef PGUI_CSYSTEM_SHIM_H
 #define PGUI_CSYSTEM_SHIM_H
+// readdir64: 32-bit readdir fails with EOVERFLOW on ext4's 64-bit directory hashes (seen under qemu-arm).
+#ifndef _LARGEFILE64_SOURCE
+#define _LARGEFILE64_SOURCE 1
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -110,7 +115,7 @@ static inline long pgui_rss_kib(void) {
 static inline int pgui_readdir_file(DIR *d, char *buf, unsigned long cap) {
     for (;;) {
         errno = 0;
-        struct dirent *e = readdir(d);
+        struct dirent64 *e = readdir64(d);  // 32-bit readdir fails under qemu-arm (64-bit inodes)
         if (!e) return errno ? -1 : 0;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) continue;
         if (e->d_type == DT_UNKNOWN) {
@@ -134,4 +139,47 @@ static inline int pgui_resolve_check(const char *host, const char *port) {
     if (res) freeaddrinfo(res);
     return rc;
 }
+
+// The journal (PGUIPlatform/JournalFile.swift): positioned I/O on a ring below 2 GiB (off_t is 32 bits
+// on armv7 without _FILE_OFFSET_BITS=64, so the geometry caps the file size).
+static inline long pgui_pread(int fd, void *buf, unsigned long len, long long off) { return pread(fd, buf, len, (off_t)off); }
+static inline long pgui_pwrite(int fd, const void *buf, unsigned long len, long long off) { return pwrite(fd, buf, len, (off_t)off); }
+// Next entry name of an open directory; NULL at the end (errno 0) or on an error (errno set).
+static inline const char *pgui_readdir_name(DIR *d) {
+    errno = 0;
+    struct dirent64 *e = readdir64(d);
+    return e ? e->d_name : NULL;
+}
+// Bytes available to an unprivileged writer on the file system holding `path`, -1 on error.
+static inline long long pgui_free_bytes(const char *path) {
+    struct statvfs v;
+    if (statvfs(path, &v) != 0) return -1;
+    return (long long)v.f_bavail * (long long)v.f_frsize;
+}
+// Evicts a file's clean pages so a benchmark reads from the device, not the page cache.
+static inline int pgui_drop_cache(int fd) { fdatasync(fd); return posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
+// No readahead on the ring: reads then fill the page cache with single pages, and a later 2 KiB
+// record write dirties (and writes back) one 4 KiB page instead of a whole large folio.
+static inline int pgui_fadvise_random(int fd) { return posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); }
+// A full recovery scan reads the whole ring in order: readahead on for it, and afterwards its (large)
+// page-cache folios dropped so later record writes are back to single pages.
+static inline int pgui_fadvise_sequential(int fd) { return posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); }
+static inline int pgui_fadvise_scan_done(int fd) {
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    return posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+}
+static inline int pgui_flock_exclusive(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
+// Bytes this process caused to be sent to the storage layer (/proc/self/io write_bytes), -1 if unknown.
+static inline long long pgui_io_write_bytes(void) {
+    char line[128];
+    long long v = -1;
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "write_bytes: ", 13) == 0) { v = atoll(line + 13); break; }
+    }
+    fclose(f);
+    return v;
+}
+
 #endif

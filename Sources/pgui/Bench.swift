@@ -12,6 +12,7 @@ enum Bench {
         ("identity", benchIdentity),
         ("meter", benchMeter),
         ("update-verify", benchUpdateVerify),
+        ("journal", benchJournal),
     ]
 
     static func run(_ names: [String]) -> Int32 {

@@ -20,6 +20,7 @@ enum Command {
                pgui identity VERB ...     device key, signed groups, rotation (pgui identity help)
                pgui verify-signature --key PUBLIC.pem FILE SIGNATURE
                                           check an update manifest's ECDSA P-256 signature
+               pgui journal VERB DIR ...  journal diagnosis: stats, dump, ack, reset (pgui journal help)
                pgui --version             print the version
         """
 
@@ -53,6 +54,8 @@ enum Command {
             return Bench.run(Array(args.dropFirst()))
         case "identity":
             return IdentityCommand.run(Array(args.dropFirst()))
+        case "journal":
+            return JournalCommand.run(Array(args.dropFirst()))
         case "run", "check":
             guard args.count == 3, args[1] == "--config" else {
                 printErr("pgui \(verb): expected '--config FILE'\n\(usage)")

@@ -10,6 +10,8 @@ enum Runtime {
             Log.error("main", "data directory \(config.device.dataDir) does not exist or is not a directory")
             return Exit.failure
         }
+        guard let journal = JournalRuntime.open(config) else { return Exit.failure }
+        defer { JournalRuntime.close(journal) }
         let loop: EventLoop
         do throws(SystemError) {
             loop = try EventLoop()

@@ -97,11 +97,12 @@ public struct Config {
     public var identity: IdentityConfig
     public var group: GroupConfig
     public var appliance: ApplianceConfig
+    public var journal: JournalConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
         DeviceConfig.schema + MeterConfig.schema + GroupConfig.schema + IdentityConfig.schema
-            + ApplianceConfig.schema
+            + ApplianceConfig.schema + JournalConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -131,7 +132,7 @@ public struct Config {
         let v = ConfigValues(file: file, values: values)
         return Config(
             device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v),
-            group: try GroupConfig(v), appliance: try ApplianceConfig(v))
+            group: try GroupConfig(v), appliance: try ApplianceConfig(v), journal: try JournalConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"

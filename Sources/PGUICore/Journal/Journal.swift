@@ -1,0 +1,471 @@
+/// The 48-hour store-and-forward journal (DESIGN.md §5, docs/journal.md): a ring of fixed-size slots
+/// holding opaque signed records, each with the caller's sequence number. Pure logic over a
+/// `JournalStorage`, so crash and torn-write behaviour is tested on the host with `MemoryJournalStorage`.
+
+/// An abstract file: the POSIX ring file in firmware, a fake that can tear writes in tests.
+/// Class-bound so one storage outlives the journals opened on it (a "reboot" in tests).
+public protocol JournalStorage: AnyObject {
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (short only at EOF).
+    func read(at offset: Int64, into buffer: inout [UInt8]) throws(JournalError) -> Int
+    /// Writes the first `count` bytes of `bytes` at `offset`.
+    func write(at offset: Int64, _ bytes: [UInt8], count: Int) throws(JournalError)
+    /// Makes every write so far durable (fdatasync).
+    func sync() throws(JournalError)
+    /// The hint's bytes, nil when there is none.
+    func readHint() throws(JournalError) -> [UInt8]?
+    /// Replaces the hint atomically and durably.
+    func writeHint(_ bytes: [UInt8]) throws(JournalError)
+    /// Names the storage in messages (the file path).
+    var name: String { get }
+    /// A whole-ring scan begins (true) or ends (false): the file may switch readahead on for it.
+    func sequentialScan(_ active: Bool)
+}
+
+extension JournalStorage {
+    public func sequentialScan(_ active: Bool) {}
+}
+
+/// When `commit()` makes records durable.
+public enum JournalSyncPolicy: Equatable, Sendable {
+    /// fdatasync at every commit (one commit per measurement group): a power cut loses nothing committed.
+    case everyGroup
+    /// fdatasync at every n-th commit: up to n-1 groups may be lost on a power cut; fewer flash writes.
+    case everyN(Int)
+}
+
+public struct JournalPolicy: Equatable, Sendable {
+    public var sync: JournalSyncPolicy = .everyGroup
+    /// The hint (head, tail, acknowledged sequence, loss counters) is rewritten at most this often
+    /// while it changes; a crash re-sends at most the records acknowledged since (never loses one).
+    public var hintIntervalMs: Int64 = 60_000
+    public init() {}
+}
+
+public struct JournalRecord: Equatable {
+    public var pos: UInt64
+    public var seq: UInt64
+    public var payload: [UInt8]
+}
+
+public struct JournalStats: Equatable {
+    public var geometry: JournalGeometry
+    /// How recovery found the ring: "new", "hint" or "scan".
+    public var recovery: String = "new"
+    public var head: UInt64 = 0
+    public var tail: UInt64 = 0
+    public var durableHead: UInt64 = 0
+    public var lastSeq: UInt64? = nil
+    public var ackedSeq: UInt64? = nil
+    public var lostCount: UInt64 = 0
+    public var lostFirstSeq: UInt64? = nil
+    public var lostLastSeq: UInt64? = nil
+    /// Records found torn or corrupt inside the live range (skipped, never returned).
+    public var corruptSkipped: UInt64 = 0
+    public var records: UInt64 { head - tail }
+    /// Fill in per mille of the slots.
+    public var fillPerMille: Int64 { Int64(records * 1_000 / UInt64(geometry.slotCount)) }
+
+    public func json() -> [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.beginObject()
+        w.field("slots", Int64(geometry.slotCount))
+        w.field("slot_bytes", Int64(geometry.slotBytes))
+        w.field("file_bytes", geometry.fileBytes)
+        w.field("recovery", recovery)
+        w.field("head", head)
+        w.field("tail", tail)
+        w.field("records", records)
+        w.field("fill_permille", fillPerMille)
+        optional(&w, "last_seq", lastSeq)
+        optional(&w, "acked_seq", ackedSeq)
+        w.field("lost", lostCount)
+        optional(&w, "lost_first_seq", lostFirstSeq)
+        optional(&w, "lost_last_seq", lostLastSeq)
+        w.field("corrupt_skipped", corruptSkipped)
+        w.endObject()
+        return w.bytes
+    }
+
+    private func optional(_ w: inout JSONWriter, _ key: String, _ v: UInt64?) {
+        if let v { w.field(key, v) } else { w.key(key); w.null() }
+    }
+}
+
+public final class Journal<S: JournalStorage, C: Clock> {
+    public let storage: S
+    let clock: C
+    public let geometry: JournalGeometry
+    public let policy: JournalPolicy
+    public private(set) var stats: JournalStats
+    /// One slot, allocated once: records are assembled and read through it.
+    private var buffer: [UInt8]
+    private var commitsSinceSync = 0
+    private var hintDirty = false
+    private var hintHead: UInt64 = 0
+    private var hintWrittenMs: Int64 = 0
+
+    /// Where the journal reports recovery findings and losses (the platform passes `Log`).
+    let log: (LogLevel, String) -> Void
+
+    private var n: UInt64 { UInt64(geometry.slotCount) }
+
+    private init(storage: S, clock: C, geometry: JournalGeometry, policy: JournalPolicy, log: @escaping (LogLevel, String) -> Void) {
+        self.log = log
+        self.storage = storage
+        self.clock = clock
+        self.geometry = geometry
+        self.policy = policy
+        self.stats = JournalStats(geometry: geometry)
+        self.buffer = [UInt8](repeating: 0, count: geometry.slotBytes)
+    }
+
+    // MARK: creation and recovery
+
+    /// Writes the superblock and an empty hint on a storage whose slots are already zero
+    /// (the platform preallocates them).
+    public static func format(_ storage: S, geometry: JournalGeometry) throws(JournalError) {
+        if let p = geometry.problem { throw JournalError("cannot create a journal with \(p)") }
+        let sb = JournalSuperblock.encode(geometry)
+        try storage.write(at: 0, sb, count: sb.count)
+        try storage.sync()
+        try storage.writeHint(JournalHint(geometry: geometry).encode())
+    }
+
+    /// Reads the superblock of a storage without recovering it.
+    public static func readGeometry(_ storage: S) throws(JournalError) -> JournalGeometry {
+        var sb = [UInt8](repeating: 0, count: JournalGeometry.superblockBytes)
+        let got = try storage.read(at: 0, into: &sb)
+        if got < sb.count { sb.removeLast(sb.count - got) }
+        switch JournalSuperblock.decode(sb) {
+        case .success(let g): return g
+        case .failure(let e): throw JournalError("\(storage.name): \(e.message); refusing to use it (nothing was changed)")
+        }
+    }
+
+    /// Opens and recovers a journal. `expected` (from the configuration) must match the ring's
+    /// geometry; a mismatch is refused, never "fixed" by rewriting the ring. `readOnly` recovers
+    /// without writing anything (diagnosis while the gateway may be running).
+    public static func open(_ storage: S, clock: C, expected: JournalGeometry?, policy: JournalPolicy = JournalPolicy(),
+                            readOnly: Bool = false, log: @escaping (LogLevel, String) -> Void = { _, _ in }) throws(JournalError) -> Journal {
+        let g = try readGeometry(storage)
+        if let e = expected, e != g {
+            throw JournalError("\(storage.name) holds a ring of \(g.summary) but the configuration asks for \(e.summary); refusing to start so that no record is lost: drain the journal and run 'pgui journal reset' on it, or restore the old settings")
+        }
+        let j = Journal(storage: storage, clock: clock, geometry: g, policy: policy, log: log)
+        try j.recover(readOnly: readOnly)
+        return j
+    }
+
+    /// The record in the slot of `pos` if it is intact and really is record `pos`; leaves the slot in `buffer`.
+    private func load(_ pos: UInt64) throws(JournalError) -> JournalRecordHeader? {
+        let off = geometry.offset(pos)
+        let sb = geometry.slotBytes
+        let got = try storage.read(at: off, into: &buffer)
+        return buffer.withUnsafeBytes { b -> JournalRecordHeader? in
+            let view = UnsafeRawBufferPointer(rebasing: b[0..<min(got, sb)])
+            guard let h = JournalRecordHeader.decode(view, payloadBytesMax: geometry.payloadBytesMax),
+                  h.pos == pos, h.verify(view) else { return nil }
+            return h
+        }
+    }
+
+    /// Any intact record in a slot (whatever lap), for the full scan.
+    private func loadAny(slot: Int) throws(JournalError) -> JournalRecordHeader? {
+        let off = Int64(JournalGeometry.superblockBytes) + Int64(slot) * Int64(geometry.slotBytes)
+        let got = try storage.read(at: off, into: &buffer)
+        return buffer.withUnsafeBytes { b -> JournalRecordHeader? in
+            let view = UnsafeRawBufferPointer(rebasing: b[0..<got])
+            guard let h = JournalRecordHeader.decode(view, payloadBytesMax: geometry.payloadBytesMax),
+                  geometry.slot(h.pos) == slot, h.verify(view) else { return nil }
+            return h
+        }
+    }
+
+    private func recover(readOnly: Bool) throws(JournalError) {
+        var hint: JournalHint? = nil
+        var hintProblem = "no hint"
+        do throws(JournalError) {
+            if let bytes = try storage.readHint() {
+                switch JournalHint.decode(bytes) {
+                case .success(let h):
+                    if h.geometry == geometry { hint = h } else { hintProblem = "hint describes another geometry" }
+                case .failure(let e): hintProblem = e.message
+                }
+            }
+        } catch { hintProblem = error.message }
+
+        var recovered = false
+        if let h = hint { recovered = try recoverFromHint(h) }
+        if !recovered {
+            if hint != nil { hintProblem = "hint is older than the ring (a later lap overwrote its head)" }
+            try recoverByScan()
+            if stats.head > 0 {
+                log(.warn, "\(storage.name): \(hintProblem); recovered by a full scan: \(stats.records) records, acknowledgements unknown so all are re-sent (the BAL deduplicates by sequence)")
+            }
+        }
+        stats.durableHead = stats.head
+        hintHead = stats.head
+        hintWrittenMs = clock.monotonicMs()
+        if !readOnly {
+            try wipeStaleAfterHead()
+            try writeHint()
+        }
+    }
+
+    /// Scans forward from the hint's head: the head ends up after the last intact record that is
+    /// followed by fewer than `uncommittedMax` non-records. Holes before it (a write torn by the
+    /// power cut, or a record damaged on the medium) stay in the live range and are skipped on read,
+    /// so one bad record never hides the valid ones after it.
+    private func recoverFromHint(_ h: JournalHint) throws(JournalError) -> Bool {
+        // A later lap in the hint's head slot means the hint is too old to say where the head is.
+        if let later = try loadAny(slot: geometry.slot(h.head)), later.pos > h.head { return false }
+        var head = h.head
+        var lastSeq = h.lastSeq
+        var p = h.head
+        let w = UInt64(JournalGeometry.uncommittedMax)
+        while p - h.head < n && p - head < w {
+            if let r = try load(p), lastSeq == nil || r.seq > lastSeq! {
+                lastSeq = r.seq
+                head = p + 1
+            }
+            p += 1
+        }
+        stats.recovery = "hint"
+        stats.head = head
+        stats.lastSeq = lastSeq
+        stats.ackedSeq = h.ackedSeq
+        stats.lostCount = h.lostCount
+        stats.lostFirstSeq = h.lostFirstSeq
+        stats.lostLastSeq = h.lostLastSeq
+        stats.tail = max(h.tail, head >= n ? head - n : 0)
+        if stats.tail > h.tail {
+            // Records overwritten after the hint was written: counted, their sequence range unknown here.
+            noteLost(count: stats.tail - h.tail, first: nil, last: nil)
+        }
+        return true
+    }
+
+    /// No usable hint: read every slot; the head follows the highest intact position, the tail is
+    /// the oldest intact record of that lap. Holes between them are skipped on read.
+    private func recoverByScan() throws(JournalError) {
+        stats.recovery = "scan"
+        storage.sequentialScan(true)
+        defer { storage.sequentialScan(false) }
+        var positions = [UInt64?](repeating: nil, count: geometry.slotCount)
+        var seqs = [UInt64](repeating: 0, count: geometry.slotCount)
+        var maxPos: UInt64? = nil
+        for s in 0..<geometry.slotCount {
+            if let h = try loadAny(slot: s) {
+                positions[s] = h.pos
+                seqs[s] = h.seq
+                if maxPos == nil || h.pos > maxPos! { maxPos = h.pos }
+            }
+        }
+        guard let m = maxPos else { return }
+        let low = m + 1 >= n ? m + 1 - n : 0
+        var tail = m
+        var p = m
+        while p > low {
+            p -= 1
+            if positions[geometry.slot(p)] == p { tail = p }
+        }
+        // Sequence numbers must rise along the range; a record that breaks the order is a hole.
+        var lastSeq: UInt64? = nil
+        var head = tail
+        p = tail
+        while p <= m {
+            let slot = geometry.slot(p)
+            if positions[slot] == p, lastSeq == nil || seqs[slot] > lastSeq! {
+                lastSeq = seqs[slot]
+                head = p + 1
+            }
+            p += 1
+        }
+        stats.head = head
+        stats.tail = tail
+        stats.lastSeq = lastSeq
+    }
+
+    /// Invalidates intact records past the head left by writes that were never committed, so that
+    /// a later crash cannot splice them after newer records.
+    private func wipeStaleAfterHead() throws(JournalError) {
+        var wiped = 0
+        let zero = [UInt8](repeating: 0, count: JournalGeometry.recordHeaderBytes)
+        let limit = min(UInt64(JournalGeometry.uncommittedMax), n - stats.records)
+        var p = stats.head
+        while p < stats.head + limit {
+            if let h = try loadAny(slot: geometry.slot(p)), h.pos >= stats.head {
+                try storage.write(at: geometry.offset(p), zero, count: zero.count)
+                wiped += 1
+            }
+            p += 1
+        }
+        if wiped > 0 {
+            try storage.sync()
+            log(.info, "\(storage.name): invalidated \(wiped) uncommitted record(s) past the recovered head")
+        }
+    }
+
+    // MARK: writing
+
+    /// Appends one record. `seq` must be above every earlier one (gaps are fine). Not durable until
+    /// `commit()`. When the ring is full the oldest record is overwritten and counted as lost
+    /// unless it was acknowledged.
+    public func append(seq: UInt64, payload: [UInt8]) throws(JournalError) {
+        guard payload.count <= geometry.payloadBytesMax else { throw tooLong(seq, payload.count) }
+        try append(seq: seq, length: payload.count) { buffer in
+            payload.withUnsafeBytes { p in JournalRecordHeader.encode(pos: stats.head, seq: seq, payload: p, into: &buffer) }
+        }
+    }
+
+    public func append(seq: UInt64, payload: UnsafeRawBufferPointer) throws(JournalError) {
+        guard payload.count <= geometry.payloadBytesMax else { throw tooLong(seq, payload.count) }
+        try append(seq: seq, length: payload.count) { buffer in
+            JournalRecordHeader.encode(pos: stats.head, seq: seq, payload: payload, into: &buffer)
+        }
+    }
+
+    private func tooLong(_ seq: UInt64, _ bytes: Int) -> JournalError {
+        JournalError("record seq \(seq) is \(bytes) bytes; the journal's limit is \(geometry.payloadBytesMax) (journal.record_bytes_max): record refused, nothing written")
+    }
+
+    private func append(seq: UInt64, length: Int, encode: (inout [UInt8]) -> Int) throws(JournalError) {
+        if let l = stats.lastSeq, seq <= l {
+            throw JournalError("record seq \(seq) is not above the last journalled seq \(l): record refused, nothing written")
+        }
+        if stats.head - stats.durableHead >= UInt64(JournalGeometry.uncommittedMax) { try syncNow() }
+        if stats.records == n { try dropOldest() }
+        let pos = stats.head
+        let len = encode(&buffer)
+        try storage.write(at: geometry.offset(pos), buffer, count: len)
+        stats.head = pos + 1
+        stats.lastSeq = seq
+    }
+
+    private func dropOldest() throws(JournalError) {
+        let pos = stats.tail
+        if let h = try load(pos) {
+            if stats.ackedSeq == nil || h.seq > stats.ackedSeq! { noteLost(count: 1, first: h.seq, last: h.seq) }
+        } else {
+            stats.corruptSkipped += 1
+        }
+        stats.tail = pos + 1
+    }
+
+    private func noteLost(count: UInt64, first: UInt64?, last: UInt64?) {
+        stats.lostCount += count
+        if let f = first, stats.lostFirstSeq == nil || f < stats.lostFirstSeq! { stats.lostFirstSeq = f }
+        if let l = last, stats.lostLastSeq == nil || l > stats.lostLastSeq! { stats.lostLastSeq = l }
+        if stats.lostCount == count || stats.lostCount % 1_000 == 0 {
+            log(.warn, "ring full: oldest un-acknowledged records overwritten; lost \(stats.lostCount) so far (seq \(stats.lostFirstSeq ?? 0)...\(stats.lostLastSeq ?? 0))")
+        }
+        hintDirty = true
+    }
+
+    /// Ends a group. Returns the highest sequence number that is now durable (nil if none yet).
+    @discardableResult
+    public func commit() throws(JournalError) -> UInt64? {
+        commitsSinceSync += 1
+        let every: Int
+        switch policy.sync {
+        case .everyGroup: every = 1
+        case .everyN(let k): every = k
+        }
+        if commitsSinceSync >= every || stats.head - stats.durableHead >= UInt64(JournalGeometry.uncommittedMax) {
+            try syncNow()
+        }
+        try maybeWriteHint()
+        return stats.durableHead == stats.head ? stats.lastSeq : durableSeq
+    }
+
+    /// Seq of the last durable record (read back from the ring when writes are pending).
+    private var durableSeq: UInt64? {
+        guard stats.durableHead > stats.tail || stats.durableHead > 0 else { return nil }
+        guard let h = try? load(stats.durableHead - 1) else { return nil }
+        return h.seq
+    }
+
+    private func syncNow() throws(JournalError) {
+        guard stats.durableHead != stats.head else { commitsSinceSync = 0; return }
+        try storage.sync()
+        stats.durableHead = stats.head
+        commitsSinceSync = 0
+    }
+
+    private func maybeWriteHint() throws(JournalError) {
+        let now = clock.monotonicMs()
+        // A hint that lags 1/16 of the ring (3 h at the defaults) is rewritten whatever the interval:
+        // it bounds the forward scan at recovery and keeps the hint from ever falling a lap behind.
+        let lagging = stats.durableHead - hintHead >= n / 16
+        guard lagging || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
+        try writeHint()
+    }
+
+    private func writeHint() throws(JournalError) {
+        var h = JournalHint(geometry: geometry)
+        h.head = stats.durableHead
+        h.tail = min(stats.tail, stats.durableHead)
+        h.ackedSeq = stats.ackedSeq
+        h.lastSeq = stats.durableHead == stats.head ? stats.lastSeq : durableSeq
+        if h.lastSeq == nil && h.head > 0 { h.head = h.tail }  // unprovable: let the forward scan find it
+        h.lostCount = stats.lostCount
+        h.lostFirstSeq = stats.lostFirstSeq
+        h.lostLastSeq = stats.lostLastSeq
+        try storage.writeHint(h.encode())
+        hintHead = h.head
+        hintWrittenMs = clock.monotonicMs()
+        hintDirty = false
+    }
+
+    /// Commits and writes the hint now (orderly shutdown).
+    public func close() throws(JournalError) {
+        try syncNow()
+        try writeHint()
+    }
+
+    // MARK: reading and acknowledging
+
+    /// The oldest records not yet acknowledged, at most `max`, oldest first.
+    public func oldestUnacked(max: Int) throws(JournalError) -> [JournalRecord] {
+        try read(from: stats.tail, max: max).records
+    }
+
+    /// Intact, unacknowledged records from position `from` (clamped to the live range), at most `max`;
+    /// also returns the position to continue from. Torn or corrupt slots are skipped and counted.
+    public func read(from: UInt64, max: Int) throws(JournalError) -> (records: [JournalRecord], next: UInt64) {
+        var out: [JournalRecord] = []
+        var p = Swift.max(from, stats.tail)
+        while p < stats.head && out.count < max {
+            if let h = try load(p) {
+                if (stats.ackedSeq == nil || h.seq > stats.ackedSeq!) && (out.last == nil || h.seq > out.last!.seq) {
+                    let n = JournalGeometry.recordHeaderBytes
+                    out.append(JournalRecord(pos: p, seq: h.seq, payload: Array(buffer[n..<n + h.length])))
+                }
+            } else {
+                stats.corruptSkipped += 1
+            }
+            p += 1
+        }
+        return (out, p)
+    }
+
+    /// Acknowledges every record with seq ≤ `seq` (the broker's PUBACK). Persisted lazily with the hint.
+    public func ack(upTo seq: UInt64) throws(JournalError) {
+        if let l = stats.lastSeq, seq > l {
+            throw JournalError("acknowledgement of seq \(seq) is beyond the last journalled seq \(l): ignored")
+        }
+        if stats.lastSeq == nil { throw JournalError("acknowledgement of seq \(seq) but the journal is empty: ignored") }
+        if let a = stats.ackedSeq, seq <= a { return }
+        stats.ackedSeq = seq
+        while stats.tail < stats.durableHead {
+            if let h = try load(stats.tail) {
+                if h.seq > seq { break }
+            } else {
+                stats.corruptSkipped += 1
+            }
+            stats.tail += 1
+        }
+        hintDirty = true
+        try maybeWriteHint()
+    }
+}
