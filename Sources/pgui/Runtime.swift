@@ -11,6 +11,9 @@ enum Runtime {
             return Exit.failure
         }
         guard let journal = JournalRuntime.open(config) else { return Exit.failure }
+        if config.journal.recordBytesMax < config.journal.estimatedGroupBytes {
+            Log.warn("journal", "journal.record_bytes_max = \(config.journal.recordBytesMax) may be too small for a signed group of this window and period (about \(config.journal.estimatedGroupBytes) bytes); larger groups are refused and counted")
+        }
         defer { JournalRuntime.close(journal) }
         let loop: EventLoop
         do throws(SystemError) {
@@ -28,6 +31,8 @@ enum Runtime {
             Log.error("main", "cannot start meter acquisition: \(error.description)")
             return Exit.failure
         }
+        let groups = GroupPipeline(identity: identity, journal: journal)
+        meter.onGroup = { groups.handle($0) }
         let period = config.meter.periodMs
         let appliance = Appliance(config.appliance)
         do throws(SystemError) {
@@ -40,8 +45,7 @@ enum Runtime {
         let signo = loop.run()
         appliance.stop()
         meter.stop()
-        Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples")
-        _ = identity
+        Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples, \(groups.journalled) groups signed and journalled")
         return signo < 0 ? Exit.failure : Exit.ok
     }
 }

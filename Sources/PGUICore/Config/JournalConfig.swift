@@ -6,6 +6,8 @@ public struct JournalConfig: ConfigSection, Equatable {
     /// the ring never holds fewer than `retention_hours` of groups).
     public var groupWindowS: Int64
     public var policy: JournalPolicy
+    /// Upper estimate of one signed group at the configured window and period.
+    public var estimatedGroupBytes: Int64
 
     public static let schema: [ConfigKeySpec] = [
         ConfigKeySpec("journal.retention_hours", .integer(min: 48, max: 720), default: "48"),
@@ -17,7 +19,16 @@ public struct JournalConfig: ConfigSection, Equatable {
 
     public init(_ v: ConfigValues) throws(ConfigError) {
         retentionHours = v.int("journal.retention_hours")
-        recordBytesMax = v.int("journal.record_bytes_max")
+        // A group's JWS grows with its samples (≈ 470 bytes per fully populated 3-phase sample after
+        // base64url, plus header and signature). The default follows the configured window and period;
+        // an explicit smaller value is honoured (small meters, tests) and `pgui run` warns about it.
+        let samples = (v.int("group.window_s") * 1_000 + v.int("meter.period_ms") - 1) / v.int("meter.period_ms") + 1
+        estimatedGroupBytes = 512 + samples * 480
+        if v.isSet("journal.record_bytes_max") {
+            recordBytesMax = v.int("journal.record_bytes_max")
+        } else {
+            recordBytesMax = min(65_504, max(4_064, (estimatedGroupBytes + 511) / 512 * 512 - 32))
+        }
         groupWindowS = v.int("group.window_s")
         policy = JournalPolicy()
         if v.string("journal.sync") == "every-n" {

@@ -146,8 +146,13 @@ public final class IdentityStore {
 
     /// Signs one group with the current key and the next sequence number.
     public func sign(_ group: MeasurementGroup, with signer: inout GroupSigner) throws(IdentityError) -> [UInt8] {
+        try signNumbered(group, with: &signer).jws
+    }
+
+    /// Like `sign`, also returning the sequence number the group was given (the journal's key).
+    public func signNumbered(_ group: MeasurementGroup, with signer: inout GroupSigner) throws(IdentityError) -> (seq: UInt64, jws: [UInt8]) {
         let n = try nextSequence()
-        return try signer.sign(group, device: device, seq: n, signer: current)
+        return (n, try signer.sign(group, device: device, seq: n, signer: current))
     }
 
     /// Step 1–2 of a rotation: a pending key and its announcement (reused if one is already pending, so
