@@ -33,6 +33,10 @@ enum Runtime {
             Log.error("main", "cannot start the meter timer: \(error.description)")
             return Exit.failure
         }
+        let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
+        guard EMSWiring.start(config.ems, loop: loop, setpoints: setpoints, latest: { acquisition.latest.map { ($0, acquisition.meter.meterId) } }) else {
+            return Exit.failure
+        }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
         Log.info("main", "stopping (\(signalName(signo))) after \(acquisition.samples) samples")
@@ -46,6 +50,8 @@ final class Acquisition<M: MeterSource, C: Clock> {
     var meter: M
     let clock: C
     private(set) var samples: UInt64 = 0
+    /// The latest sample, served to the EMS (GET /measurements).
+    private(set) var latest: Measurement? = nil
 
     init(meter: M, clock: C) {
         self.meter = meter
@@ -58,6 +64,7 @@ final class Acquisition<M: MeterSource, C: Clock> {
         do throws(MeterError) {
             let m = try meter.read(wallMs: now, clockSynced: synced)
             samples += 1
+            latest = m
             Log.info("meter", "sample \(UTC.format(ms: m.timestampMs)) P=\(m.activePowerW ?? 0) W Q=\(m.reactivePowerVar ?? 0) var E+=\(m.energyImportWh ?? 0) Wh E-=\(m.energyExportWh ?? 0) Wh")
         } catch {
             Log.warn("meter", "\(meter.meterId): \(error.description)")

@@ -94,10 +94,12 @@ public protocol ConfigSection {
 public struct Config {
     public var device: DeviceConfig
     public var meter: MeterConfig
+    public var dso: DSOConfig
+    public var ems: EMSConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
-        DeviceConfig.schema + MeterConfig.schema
+        DeviceConfig.schema + MeterConfig.schema + DSOConfig.schema + EMSConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -125,7 +127,7 @@ public struct Config {
             values[spec.key] = (d, 0)
         }
         let v = ConfigValues(file: file, values: values)
-        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v))
+        return Config(device: try DeviceConfig(v), meter: try MeterConfig(v), dso: try DSOConfig(v), ems: try EMSConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"
