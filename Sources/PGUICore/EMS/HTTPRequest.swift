@@ -24,8 +24,8 @@ public enum HTTPRequestParser {
         var end = -1
         var i = buf.startIndex
         let limit = min(buf.endIndex, buf.startIndex + headBytesMax)
-        while i + 3 < limit {
-            if buf[i] == cr && buf[i + 1] == lf && buf[i + 2] == cr && buf[i + 3] == lf {
+        while i + 1 < limit {
+            if i + 3 < limit && buf[i] == cr && buf[i + 1] == lf && buf[i + 2] == cr && buf[i + 3] == lf {
                 end = i + 4
                 break
             }

@@ -72,7 +72,8 @@ public struct SetpointMessage: Equatable {
         var jl = JSONLimits()
         jl.bytesMax = limits.messageBytesMax
         jl.depthMax = 4
-        jl.membersMax = max(limits.slotsMax, 8)
+        // One more than allowed, so an over-long list gets the precise "too_many_slots" reason.
+        jl.membersMax = max(limits.slotsMax + 1, 8)
         jl.stringBytesMax = 256
         let doc: JSONValue
         do throws(JSONError) {
@@ -184,7 +185,7 @@ public struct SetpointMessage: Equatable {
         guard bytes.count <= limits.messageBytesMax else { return nil }
         var jl = JSONLimits()
         jl.bytesMax = limits.messageBytesMax
-        jl.membersMax = max(limits.slotsMax, 8)
+        jl.membersMax = max(limits.slotsMax + 1, 8)
         guard let doc = try? JSONParser.parse(bytes, limits: jl), let s = doc["id"]?.stringValue,
               s.utf8.count <= idBytesMax, s.utf8.allSatisfy({ $0 >= 32 && $0 < 127 }) else { return nil }
         return s
