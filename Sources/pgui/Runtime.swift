@@ -34,7 +34,8 @@ enum Runtime {
             return Exit.failure
         }
         let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
-        guard EMSWiring.start(config.ems, loop: loop, setpoints: setpoints, latest: { acquisition.latest.map { ($0, acquisition.meter.meterId) } }) else {
+        guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
+              EMSWiring.start(config.ems, loop: loop, setpoints: setpoints, latest: { acquisition.latest.map { ($0, acquisition.meter.meterId) } }) else {
             return Exit.failure
         }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")

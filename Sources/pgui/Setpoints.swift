@@ -79,9 +79,27 @@ final class SetpointService<C: Clock> {
     func prune() { schedule.prune(nowMs: clock.wallMs()) }
 }
 
-/// Starts the EMS Modbus and HTTP servers on the loop. Keeps them alive for the process lifetime.
+/// Starts the DSO link and the EMS Modbus and HTTP servers on the loop; keeps them alive for the
+/// process lifetime.
 enum EMSWiring {
     nonisolated(unsafe) static var keep: [AnyObject] = []
+
+    static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+        guard config.enabled else {
+            Log.info("dso", "DSO link disabled (dso.enabled = false)")
+            return true
+        }
+        do throws(MQTTError) {
+            let link = try DSOLink(config: config, deviceId: deviceId, setpoints: setpoints)
+            try link.start(on: loop)
+            keep.append(link)
+            Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
+            return true
+        } catch {
+            Log.error("dso", error.description)
+            return false
+        }
+    }
 
     static func start<C: Clock>(_ config: EMSConfig, loop: EventLoop, setpoints: SetpointService<C>,
                                 latest: @escaping () -> (Measurement, String)?) -> Bool {
