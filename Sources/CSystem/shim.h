@@ -147,4 +147,14 @@ static inline int pgui_tcp_listen(const char *ip, int port, int backlog) {
     return fd;
 }
 static inline long pgui_send_nosignal(int fd, const void *buf, unsigned long len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+// A mutex whose storage C allocates and sizes, so nothing relies on Swift's import of
+// pthread_mutex_t for the `*-none-*` targets (MQTT mailbox, PGUIPlatform/MQTT).
+static inline void *pgui_mutex_create(void) {
+    pthread_mutex_t *m = (pthread_mutex_t *)malloc(sizeof *m);
+    if (m && pthread_mutex_init(m, NULL) != 0) { free(m); return NULL; }
+    return m;
+}
+static inline void pgui_mutex_lock(void *m) { pthread_mutex_lock((pthread_mutex_t *)m); }
+static inline void pgui_mutex_unlock(void *m) { pthread_mutex_unlock((pthread_mutex_t *)m); }
+static inline void pgui_mutex_destroy(void *m) { pthread_mutex_destroy((pthread_mutex_t *)m); free(m); }
 #endif

@@ -9,6 +9,7 @@ enum Bench {
     /// name → function. Each area adds its benchmarks here (defined in its own Bench*.swift file).
     static let all: [(name: String, run: @Sendable () -> Bool)] = [
         ("json", benchJSON),
+        ("setpoints", benchSetpoints),
     ]
 
     static func run(_ names: [String]) -> Int32 {

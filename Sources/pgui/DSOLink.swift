@@ -15,10 +15,10 @@ final class DSOLink<C: Clock>: MQTTClientDelegate {
         o.uris = config.uris
         o.clientId = config.clientId.isEmpty ? deviceId : config.clientId
         o.caFile = config.caFile
-        o.certFile = config.certFile.isEmpty ? nil : config.certFile
-        o.keyFile = config.keyFile.isEmpty ? nil : config.keyFile
-        o.username = config.username.isEmpty ? nil : config.username
-        o.password = config.password.isEmpty ? nil : config.password
+        o.certFile = config.certFile
+        o.keyFile = config.keyFile
+        o.username = config.username
+        o.password = config.password
         o.cleanSession = config.cleanSession
         o.keepAliveS = Int32(config.keepAliveS)
         o.reconnectMinMs = config.reconnectMinMs

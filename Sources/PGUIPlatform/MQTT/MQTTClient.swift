@@ -16,15 +16,17 @@ public struct MQTTOptions {
     public var uris: [String] = []
     public var clientId: String = ""
     public var caFile: String = ""
-    public var certFile: String? = nil
-    public var keyFile: String? = nil
-    public var username: String? = nil
+    /// Optional strings are "" when unset.
+    public var certFile: String = ""
+    public var keyFile: String = ""
+    public var username: String = ""
     /// Never logged.
-    public var password: String? = nil
+    public var password: String = ""
     public var cleanSession = true
     public var keepAliveS: Int32 = 30
     public var connectTimeoutS: Int32 = 10
-    public var willTopic: String? = nil
+    /// "" = no will.
+    public var willTopic: String = ""
     public var willPayload: String = ""
     public var willRetained = true
     public var reconnectMinMs: Int64 = 1_000
@@ -43,7 +45,7 @@ public struct MQTTOptions {
             return "broker URI '\(printable(Array(u.utf8)[...]))' is not ssl:// or mqtts:// (TLS is mandatory)"
         }
         guard !caFile.isEmpty else { return "no CA file" }
-        guard (certFile == nil) == (keyFile == nil) else { return "a client certificate needs its key and vice versa" }
+        guard certFile.isEmpty == keyFile.isEmpty else { return "a client certificate needs its key and vice versa" }
         guard !clientId.isEmpty else { return "no client id" }
         return nil
     }
@@ -84,8 +86,8 @@ public final class MQTTClient {
     let ssl: UnsafeMutablePointer<MQTTAsync_SSLOptions>
     let will: UnsafeMutablePointer<MQTTAsync_willOptions>
     var lastError = ""
-    var username: UnsafePointer<CChar>? = nil
-    var password: UnsafePointer<CChar>? = nil
+    /// [username, password] C strings (or nil).
+    let credentials: UnsafeMutablePointer<UnsafePointer<CChar>?>
 
     public init(name: StaticString, options: MQTTOptions) throws(MQTTError) {
         if let p = options.problem() { throw MQTTError("mqtt \(name): \(p); link not started") }
@@ -105,29 +107,40 @@ public final class MQTTClient {
         ssl.initialize(to: pgui_mqtt_ssl_options())
         will = .allocate(capacity: 1)
         will.initialize(to: pgui_mqtt_will_options())
+        credentials = .allocate(capacity: 2)
+        credentials.initialize(repeating: nil, count: 2)
+    }
+
+    /// Paho handle, owned C strings and callbacks; done at `start`.
+    /// KNOWN ISSUE (docs/setpoints.md): the aarch64 firmware segfaults in here (qemu-user); x86_64
+    /// and armv7 work. Not yet understood: heap layout changes move the crash between calls.
+    private func setUp() throws(MQTTError) {
+        cStrings.reserveCapacity(options.uris.count + 8)
         for (i, u) in options.uris.enumerated() { uriArray[i] = own(u) }
+        let clientIdC = own(options.clientId)
+        // Plain create: the create options' defaults are what PGUI wants (no sending while
+        // disconnected; the MQTT version is chosen at connect).
+        var handle: MQTTAsync? = nil
+        let rc = MQTTAsync_create(&handle, uriArray[0], clientIdC, MQTTCLIENT_PERSISTENCE_NONE, nil)
+        guard rc == MQTTASYNC_SUCCESS, handle != nil else {
+            throw MQTTError("mqtt \(name): MQTTAsync_create for \(options.uris[0]) returned \(rc); link not started")
+        }
+        client = handle
         ssl.pointee.trustStore = UnsafePointer(own(options.caFile))
         ssl.pointee.enableServerCertAuth = 1
         ssl.pointee.verify = 1
         ssl.pointee.sslVersion = MQTT_SSL_VERSION_TLS_1_2
-        if let c = options.certFile, let k = options.keyFile {
-            ssl.pointee.keyStore = UnsafePointer(own(c))
-            ssl.pointee.privateKey = UnsafePointer(own(k))
+        if !options.certFile.isEmpty {
+            ssl.pointee.keyStore = UnsafePointer(own(options.certFile))
+            ssl.pointee.privateKey = UnsafePointer(own(options.keyFile))
         }
-        if let u = options.username { username = UnsafePointer(own(u)) }
-        if let p = options.password { password = UnsafePointer(own(p)) }
-        if let t = options.willTopic {
-            will.pointee.topicName = UnsafePointer(own(t))
+        if !options.username.isEmpty { credentials[0] = UnsafePointer(own(options.username)) }
+        if !options.password.isEmpty { credentials[1] = UnsafePointer(own(options.password)) }
+        if !options.willTopic.isEmpty {
+            will.pointee.topicName = UnsafePointer(own(options.willTopic))
             will.pointee.message = UnsafePointer(own(options.willPayload))
             will.pointee.retained = options.willRetained ? 1 : 0
             will.pointee.qos = 1
-        }
-        var create = pgui_mqtt_create_options()
-        create.sendWhileDisconnected = 0
-        create.MQTTVersion = MQTTVERSION_3_1_1
-        let rc = MQTTAsync_createWithOptions(&client, options.uris[0], options.clientId, MQTTCLIENT_PERSISTENCE_NONE, nil, &create)
-        guard rc == MQTTASYNC_SUCCESS, client != nil else {
-            throw MQTTError("mqtt \(name): MQTTAsync_create for \(options.uris[0]) returned \(rc); link not started")
         }
         let ctx = Unmanaged.passUnretained(mailbox).toOpaque()
         let src = MQTTAsync_setCallbacks(client, ctx, { ctx, cause in
@@ -152,7 +165,7 @@ public final class MQTTClient {
             Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.delivered, code: token)
         })
         guard src == MQTTASYNC_SUCCESS else { throw MQTTError("mqtt \(name): MQTTAsync_setCallbacks returned \(src); link not started") }
-    }
+        }
 
     deinit {
         if client != nil { MQTTAsync_destroy(&client) }
@@ -160,16 +173,19 @@ public final class MQTTClient {
         uriArray.deallocate()
         ssl.deallocate()
         will.deallocate()
+        credentials.deallocate()
     }
 
+    /// A C copy of `s` owned by the client (see `cString`).
     private func own(_ s: String) -> UnsafeMutablePointer<CChar> {
-        let p = strdup(s)!
+        let p = cString(s)
         cStrings.append(p)
         return p
     }
 
     /// Registers the mailbox and the reconnect timer with the loop and starts connecting.
     public func start(on loop: EventLoop) throws(MQTTError) {
+        try setUp()
         self.loop = loop
         do throws(SystemError) {
             try loop.watch(fd: mailbox.eventFd) { self.drain() }
@@ -201,7 +217,9 @@ public final class MQTTClient {
         let rc = payload.withUnsafeMutableBytes { p in
             msg.payload = p.baseAddress
             msg.payloadlen = Int32(p.count)
-            return MQTTAsync_sendMessage(client, topic, &msg, &ro)  // Paho copies the payload
+            let t = cString(topic)
+            defer { free(t) }
+            return MQTTAsync_sendMessage(client, t, &msg, &ro)  // Paho copies topic and payload
         }
         guard rc == MQTTASYNC_SUCCESS else { throw MQTTError("mqtt \(name): publish to \(topic) failed (Paho \(rc)); not sent") }
         return ro.token
@@ -214,7 +232,9 @@ public final class MQTTClient {
         ro.onFailure = { ctx, resp in
             Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.subscribeFailed, code: resp?.pointee.code ?? 0)
         }
-        let rc = MQTTAsync_subscribe(client, topic, qos, &ro)
+        let t = cString(topic)
+        defer { free(t) }
+        let rc = MQTTAsync_subscribe(client, t, qos, &ro)
         if rc != MQTTASYNC_SUCCESS { Log.warn(name, "subscribe \(topic) failed (Paho \(rc)); retried after the next reconnect") }
     }
 
@@ -230,9 +250,9 @@ public final class MQTTClient {
         o.serverURIcount = Int32(options.uris.count)
         o.serverURIs = UnsafePointer(uriArray)
         o.ssl = ssl
-        o.username = username
-        o.password = password
-        if options.willTopic != nil { o.will = will }
+        o.username = credentials[0]
+        o.password = credentials[1]
+        if !options.willTopic.isEmpty { o.will = will }
         o.context = Unmanaged.passUnretained(mailbox).toOpaque()
         o.onSuccess = { ctx, _ in Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.connected) }
         o.onFailure = { ctx, resp in
@@ -305,4 +325,18 @@ public final class MQTTClient {
             }
         }
     }
+}
+
+/// A malloc'd NUL-terminated copy of `s`, built from its UTF-8 bytes.
+func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
+    var n = 0
+    for _ in s.utf8 { n += 1 }
+    let p = malloc(n + 1)!.assumingMemoryBound(to: CChar.self)
+    var i = 0
+    for b in s.utf8 {
+        p[i] = CChar(bitPattern: b)
+        i += 1
+    }
+    p[n] = 0
+    return p
 }

@@ -14,7 +14,7 @@ final class MQTTMailbox {
         var code: Int32 = 0
     }
 
-    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let mutex: UnsafeMutableRawPointer
     let eventFd: Int32
     let topicBytesMax: Int
     let payloadBytesMax: Int
@@ -36,8 +36,11 @@ final class MQTTMailbox {
     init(controlDepth: Int, messageDepth: Int, topicBytesMax: Int, payloadBytesMax: Int) throws(SystemError) {
         eventFd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard eventFd >= 0 else { throw SystemError("eventfd", "MQTT mailbox") }
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        guard let m = pgui_mutex_create() else {
+            close(eventFd)
+            throw SystemError("pthread_mutex_init", "MQTT mailbox")
+        }
+        mutex = m
         self.topicBytesMax = topicBytesMax
         self.payloadBytesMax = payloadBytesMax
         self.messageDepth = messageDepth
@@ -49,8 +52,7 @@ final class MQTTMailbox {
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        pgui_mutex_destroy(mutex)
         close(eventFd)
     }
 
@@ -61,23 +63,23 @@ final class MQTTMailbox {
 
     /// Any thread.
     func push(_ kind: Kind, code: Int32 = 0) {
-        pthread_mutex_lock(mutex)
+        pgui_mutex_lock(mutex)
         if controlCount < controls.count {
             controls[(controlHead + controlCount) % controls.count] = Control(kind: kind, code: code)
             controlCount += 1
         } else {
             controlOverflow += 1
         }
-        pthread_mutex_unlock(mutex)
+        pgui_mutex_unlock(mutex)
         signal()
     }
 
     /// Any thread. False when the ring is full (Paho then keeps the message and offers it again).
     /// `oversized`: only the topic is kept; the loop reports the drop.
     func pushMessage(topic: UnsafePointer<CChar>, topicLen: Int, payload: UnsafeRawPointer?, payloadLen: Int, oversized: Bool = false) -> Bool {
-        pthread_mutex_lock(mutex)
+        pgui_mutex_lock(mutex)
         guard messageCount < messageDepth else {
-            pthread_mutex_unlock(mutex)
+            pgui_mutex_unlock(mutex)
             signal()
             return false
         }
@@ -95,7 +97,7 @@ final class MQTTMailbox {
         }
         payloadLens[slot] = oversized ? -1 : pl
         messageCount += 1
-        pthread_mutex_unlock(mutex)
+        pgui_mutex_unlock(mutex)
         signal()
         return true
     }
@@ -108,8 +110,8 @@ final class MQTTMailbox {
 
     /// Loop thread.
     func popControl() -> Control? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        pgui_mutex_lock(mutex)
+        defer { pgui_mutex_unlock(mutex) }
         guard controlCount > 0 else { return nil }
         let c = controls[controlHead]
         controlHead = (controlHead + 1) % controls.count
@@ -120,8 +122,8 @@ final class MQTTMailbox {
     /// Loop thread: copies the oldest message into the caller's buffers (capacity reserved once).
     /// nil = empty; true = a message; false = an oversized message was dropped (topic only).
     func popMessage(topic: inout [UInt8], payload: inout [UInt8]) -> Bool? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        pgui_mutex_lock(mutex)
+        defer { pgui_mutex_unlock(mutex) }
         guard messageCount > 0 else { return nil }
         let slot = messageHead
         topic.removeAll(keepingCapacity: true)
