@@ -269,5 +269,11 @@ private func reject(_ bytes: [UInt8], _ code: String, now: Int64 = t0 * 1_000, l
         #expect(throws: ConfigError.self) { try load("ems.bind = 256.0.0.1\n") }
         #expect(throws: ConfigError.self) { try load("ems.http_port = 8502\n") }
         #expect(throws: ConfigError.self) { try load("dso.p_min_w = -2147483648\n") }
+        #expect(throws: ConfigError.self) { try load("dso.ca_file = relative.pem\n") }
+        #expect(throws: ConfigError.self) { try load("dso.client_id = Bad Id\n") }
+        #expect(throws: ConfigError.self) { try load("dso.enabled = true\ndso.uris = tcp://b:1883\ndso.ca_file = /ca\n") }
+        #expect(throws: ConfigError.self) { try load("dso.enabled = true\ndso.uris = ssl://b:8883\n") }
+        #expect(throws: ConfigError.self) { try load("dso.topic_prefix = dso/+\n") }
+        #expect((try? load("dso.enabled = true\ndso.uris = ssl://a:8883, mqtts://b:8883\ndso.ca_file = /ca\n"))?.dso.uris.count == 2)
     }
 }

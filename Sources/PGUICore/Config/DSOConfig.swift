@@ -32,15 +32,15 @@ public struct DSOConfig: ConfigSection, Equatable {
         ConfigKeySpec("dso.q_min_var", .integer(min: -2_147_483_647, max: 2_147_483_647), default: "-1000000"),
         ConfigKeySpec("dso.q_max_var", .integer(min: -2_147_483_647, max: 2_147_483_647), default: "1000000"),
         ConfigKeySpec("dso.message_bytes_max", .integer(min: 1_024, max: 262_144), default: "65536"),
-        ConfigKeySpec("dso.schedule_file", .path, default: ""),
+        ConfigKeySpec("dso.schedule_file", .text(bytesMax: 1_024), default: ""),  // "" = unset, else a path
         ConfigKeySpec("dso.enabled", .boolean, default: "false"),
         ConfigKeySpec("dso.uris", .text(bytesMax: 1_024), default: ""),
-        ConfigKeySpec("dso.ca_file", .path, default: ""),
-        ConfigKeySpec("dso.cert_file", .path, default: ""),
-        ConfigKeySpec("dso.key_file", .path, default: ""),
+        ConfigKeySpec("dso.ca_file", .text(bytesMax: 1_024), default: ""),  // "" = unset, else a path
+        ConfigKeySpec("dso.cert_file", .text(bytesMax: 1_024), default: ""),  // "" = unset, else a path
+        ConfigKeySpec("dso.key_file", .text(bytesMax: 1_024), default: ""),  // "" = unset, else a path
         ConfigKeySpec("dso.username", .text(bytesMax: 256), default: ""),
         ConfigKeySpec("dso.password", .text(bytesMax: 256), default: ""),
-        ConfigKeySpec("dso.client_id", .identifier(bytesMax: 64), default: ""),
+        ConfigKeySpec("dso.client_id", .text(bytesMax: 64), default: ""),  // "" = the device id
         ConfigKeySpec("dso.topic_prefix", .text(bytesMax: 128), default: "dso/v1"),
         ConfigKeySpec("dso.keepalive_s", .integer(min: 5, max: 3_600), default: "30"),
         ConfigKeySpec("dso.clean_session", .boolean, default: "false"),
@@ -75,6 +75,12 @@ public struct DSOConfig: ConfigSection, Equatable {
         cleanSession = v.bool("dso.clean_session")
         reconnectMinMs = v.int("dso.reconnect_min_ms")
         reconnectMaxMs = v.int("dso.reconnect_max_ms")
+        // Optional keys default to "" (unset); when set they must fit their real kind.
+        for (key, kind) in [("dso.schedule_file", ConfigKind.path), ("dso.ca_file", .path), ("dso.cert_file", .path),
+                            ("dso.key_file", .path), ("dso.client_id", .identifier(bytesMax: 64))] {
+            let value = v.string(key)
+            if !value.isEmpty, let problem = Config.check(value, against: kind) { throw v.error(key, problem) }
+        }
         let prefix = Array(topicPrefix.utf8)
         guard !prefix.isEmpty, prefix.first != 47, prefix.last != 47,
               prefix.allSatisfy({ $0 > 32 && $0 < 127 && $0 != 43 && $0 != 35 }) else {
