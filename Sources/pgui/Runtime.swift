@@ -35,7 +35,7 @@ enum Runtime {
         }
         let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
         guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
-              EMSWiring.start(config.ems, loop: loop, setpoints: setpoints, latest: { acquisition.latest.map { ($0, acquisition.meter.meterId) } }) else {
+              EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints, latest: { acquisition.latest.map { ($0, acquisition.meter.meterId) } }) else {
             return Exit.failure
         }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")

@@ -101,15 +101,16 @@ enum EMSWiring {
         }
     }
 
-    static func start<C: Clock>(_ config: EMSConfig, loop: EventLoop, setpoints: SetpointService<C>,
+    static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
                                 latest: @escaping () -> (Measurement, String)?) -> Bool {
         if config.modbusPort != 0 {
             let limits = TCPServer.Limits(connectionsMax: config.modbusConnectionsMax, inputBytesMax: 2 * ModbusTCPFrame.adusBytesMax,
                                           outputBytesMax: 0, idleTimeoutMs: config.idleTimeoutMs)
             do throws(EMSError) {
-                let s = try ModbusEMSServer(bind: config.bind, port: config.modbusPort, limits: limits) { image in
-                    image.update(current: setpoints.current, next: setpoints.next)
-                }
+                let s = try ModbusEMSServer(bind: config.bind, port: config.modbusPort, limits: limits,
+                                            meter: SunSpecMeterImage(deviceId: deviceId, version: pguiVersion),
+                                            refresh: { image in image.update(current: setpoints.current, next: setpoints.next) },
+                                            refreshMeter: { image in image.update(latest()?.0) })
                 do throws(SystemError) {
                     try s.server.attach(to: loop)
                 } catch {
@@ -117,7 +118,7 @@ enum EMSWiring {
                     return false
                 }
                 keep.append(s)
-                Log.info("ems", "Modbus TCP server on \(config.bind):\(config.modbusPort) (FC 3/4, registers 1000/1100/2000/2100)")
+                Log.info("ems", "Modbus TCP server on \(config.bind):\(config.modbusPort) (FC 3/4, set-points 1000/1100/2000/2100, SunSpec meter at 40000)")
             } catch {
                 Log.error("ems", error.description)
                 return false

@@ -277,3 +277,48 @@ private func reject(_ bytes: [UInt8], _ code: String, now: Int64 = t0 * 1_000, l
         #expect((try? load("dso.enabled = true\ndso.uris = ssl://a:8883, mqtts://b:8883\ndso.ca_file = /ca\n"))?.dso.uris.count == 2)
     }
 }
+
+@Suite struct SunSpecMeterImageTests {
+    @Test func headerModelsAndEnd() {
+        let img = SunSpecMeterImage(deviceId: "gw-0042", version: "0.1.0")
+        #expect(img.words.count == 179)
+        #expect(img.words[0] == 0x5375 && img.words[1] == 0x6E53)
+        #expect(img.words[2] == 1 && img.words[3] == 66)
+        #expect(img.words[4] == 0x5047)  // "PG"
+        #expect(img.words[52] == 0x6777)  // SN "gw"
+        #expect(img.words[70] == 203 && img.words[71] == 105)
+        #expect(img.words[177] == 0xFFFF && img.words[178] == 0)
+        #expect(img.words[72 + 16] == 0x8000)  // W not implemented before the first sample
+    }
+
+    @Test func valuesAndScaleFactors() {
+        var img = SunSpecMeterImage(deviceId: "gw", version: "1")
+        var m = Measurement(timestampMs: 0, quality: [])
+        m.activePowerW = -1_234
+        m.frequencyMhz = 50_016
+        m.energyImportWh = 70_000
+        m.l1.activePowerW = 40_000  // forces W_SF 1
+        m.l1.currentMa = 12_345
+        m.l1.voltageMv = 231_119
+        img.update(m)
+        let base = 72
+        #expect(img.words[base + 20] == 1)  // W_SF
+        #expect(Int16(bitPattern: img.words[base + 16]) == -123)  // W
+        #expect(img.words[base + 17] == 4_000)
+        #expect(img.words[base + 14] == 5_001 && Int16(bitPattern: img.words[base + 15]) == -2)  // Hz
+        #expect(img.words[base + 1] == 1_234 && Int16(bitPattern: img.words[base + 4]) == -2)  // AphA
+        #expect(img.words[base + 0] == 0x8000)  // total A: phases 2 and 3 unknown
+        #expect(img.words[base + 6] == 2_311)  // PhVphA in 0.1 V
+        #expect(img.words[base + 44] == 1 && img.words[base + 45] == 4_464)  // TotWhImp = 70000
+        #expect(img.words[base + 36] == 0 && img.words[base + 37] == 0)
+        img.update(Measurement.gap(at: 1, reason: .timeout))
+        #expect(img.words[base + 16] == 0x8000)
+    }
+
+    @Test func readableRange() {
+        #expect(SunSpecMeterImage.isReadable(address: 40_000, count: 125))
+        #expect(SunSpecMeterImage.isReadable(address: 40_070, count: 109))
+        #expect(!SunSpecMeterImage.isReadable(address: 40_070, count: 110))
+        #expect(!SunSpecMeterImage.isReadable(address: 39_999, count: 2))
+    }
+}

@@ -2,6 +2,7 @@
 frames) and HTTP (curl, raw requests), with floods on one interface while the other answers."""
 import json
 import socket
+import struct
 import threading
 import time
 
@@ -51,6 +52,21 @@ def test_schedule_served_on_modbus_and_http(fw, config, tmp_path):
         assert code == 200
         m = json.loads(body)
         assert m["version"] == 1 and isinstance(m["activePowerW"], int) and len(m["phases"]) == 3
+        # SunSpec meter block: "SunS", common model 1 (SN = device id), model 203, end model.
+        c = ModbusTcpClient("127.0.0.1", port=gw.modbus_port, timeout=5)
+        assert c.connect()
+        try:
+            head = c.read_holding_registers(40000, 72, slave=1).registers
+            assert head[0:2] == [0x5375, 0x6E53] and head[2:4] == [1, 66]
+            assert bytes(b for w in head[52:68] for b in (w >> 8, w & 255)).rstrip(b"\0") == b"gw-test"
+            assert head[70:72] == [203, 105]
+            meter = c.read_input_registers(40072, 107, slave=1).registers
+            assert meter[105:107] == [0xFFFF, 0]
+            hz = meter[14] * 10 ** struct.unpack(">h", struct.pack(">H", meter[15]))[0]
+            assert 45 < hz < 55
+            assert c.read_holding_registers(40170, 10, slave=1).exception_code == 2
+        finally:
+            c.close()
     finally:
         log = gw.stop()
     assert "accepted 2 slots" in log

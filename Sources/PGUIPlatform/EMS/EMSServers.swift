@@ -18,14 +18,23 @@ public final class ModbusEMSServer {
     let mapping: UnsafeMutablePointer<modbus_mapping_t>
     var image = SetpointRegisters()
     let refresh: (inout SetpointRegisters) -> Void
+    /// The SunSpec meter block at 40000 (docs/ems.md), its own libmodbus mapping.
+    let meterMapping: UnsafeMutablePointer<modbus_mapping_t>
+    var meter: SunSpecMeterImage
+    let refreshMeter: (inout SunSpecMeterImage) -> Void
     public private(set) var server: TCPServer! = nil
     var badLog = RateLimitedLog()
     public private(set) var requests: UInt64 = 0
     public private(set) var exceptions: UInt64 = 0
 
-    /// `refresh` fills the image with the current and next set-points before each answer.
-    public init(bind: String, port: Int, limits: TCPServer.Limits, refresh: @escaping (inout SetpointRegisters) -> Void) throws(EMSError) {
+    /// `refresh` fills the image with the current and next set-points before each answer;
+    /// `refreshMeter` puts the latest measurement into the SunSpec block.
+    public init(bind: String, port: Int, limits: TCPServer.Limits, meter: SunSpecMeterImage,
+                refresh: @escaping (inout SetpointRegisters) -> Void,
+                refreshMeter: @escaping (inout SunSpecMeterImage) -> Void) throws(EMSError) {
         self.refresh = refresh
+        self.meter = meter
+        self.refreshMeter = refreshMeter
         guard let c = modbus_new_tcp(bind, Int32(port)) else {
             throw EMSError("modbus: cannot create a TCP context for \(bind):\(port): \(errnoText(pgui_modbus_errno())); Modbus interface not started")
         }
@@ -36,10 +45,18 @@ public final class ModbusEMSServer {
             throw EMSError("modbus: cannot allocate the register mapping; Modbus interface not started")
         }
         mapping = m
+        guard let mm = modbus_mapping_new_start_address(0, 0, 0, 0, UInt32(SunSpecMeterImage.base), UInt32(SunSpecMeterImage.count),
+                                                         UInt32(SunSpecMeterImage.base), UInt32(SunSpecMeterImage.count)) else {
+            modbus_mapping_free(m)
+            modbus_free(c)
+            throw EMSError("modbus: cannot allocate the SunSpec mapping; Modbus interface not started")
+        }
+        meterMapping = mm
         let fd = modbus_tcp_listen(c, Int32(min(limits.connectionsMax, 64)))
         guard fd >= 0 else {
             let e = pgui_modbus_errno()
             modbus_mapping_free(m)
+            modbus_mapping_free(mm)
             modbus_free(c)
             throw EMSError("modbus: cannot listen on \(bind):\(port): \(errnoText(e)); Modbus interface not started")
         }
@@ -54,6 +71,7 @@ public final class ModbusEMSServer {
 
     deinit {
         modbus_mapping_free(mapping)
+        modbus_mapping_free(meterMapping)
         modbus_free(ctx)
     }
 
@@ -73,11 +91,20 @@ public final class ModbusEMSServer {
                 requests += 1
                 let rc: Int32
                 modbus_set_socket(ctx, fd)
-                switch ModbusTCPFrame.decide(frame, readable: SetpointRegisters.isReadable) {
+                switch ModbusTCPFrame.decide(frame, readable: { SetpointRegisters.isReadable(address: $0, count: $1) || SunSpecMeterImage.isReadable(address: $0, count: $1) }) {
                 case .read:
-                    refresh(&image)
-                    copyImage()
-                    rc = input.withUnsafeBufferPointer { modbus_reply(ctx, $0.baseAddress! + consumed, Int32(length), mapping) }
+                    let address = Int(frame[frame.startIndex + 8]) << 8 | Int(frame[frame.startIndex + 9])
+                    let target: UnsafeMutablePointer<modbus_mapping_t>
+                    if address >= Int(SunSpecMeterImage.base) {
+                        refreshMeter(&meter)
+                        copyMeter()
+                        target = meterMapping
+                    } else {
+                        refresh(&image)
+                        copyImage()
+                        target = mapping
+                    }
+                    rc = input.withUnsafeBufferPointer { modbus_reply(ctx, $0.baseAddress! + consumed, Int32(length), target) }
                 case .exception(let code):
                     exceptions += 1
                     rc = input.withUnsafeBufferPointer { modbus_reply_exception(ctx, $0.baseAddress! + consumed, UInt32(code)) }
@@ -89,6 +116,13 @@ public final class ModbusEMSServer {
                 consumed += length
                 verdict = .served
             }
+        }
+    }
+
+    func copyMeter() {
+        for i in 0..<SunSpecMeterImage.count {
+            meterMapping.pointee.tab_registers[i] = meter.words[i]
+            meterMapping.pointee.tab_input_registers[i] = meter.words[i]
         }
     }
 
