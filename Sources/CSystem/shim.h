@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -182,4 +183,59 @@ static inline long long pgui_io_write_bytes(void) {
     return v;
 }
 
+// EMS servers (set-points): each server keeps its client sockets in its own epoll set, and the
+// event loop polls that one descriptor. `struct epoll_event` is packed on x86_64, so it never
+// crosses into Swift: these helpers pass plain ints.
+static inline int pgui_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+static inline int pgui_epoll_ctl(int ep, int op, int fd, unsigned events, unsigned long long data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(ep, op, fd, &ev);
+}
+// Waits up to timeout_ms; fills data[i]/events[i] for at most max (<= 64) ready descriptors.
+static inline int pgui_epoll_wait(int ep, unsigned long long *data, unsigned *events, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(ep, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) { data[i] = evs[i].data.u64; events[i] = evs[i].events; }
+    return n;
+}
+static inline int pgui_set_nonblocking(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+// accept(2) of one client, made non-blocking and close-on-exec; -1 with errno on failure.
+static inline int pgui_accept_nonblocking(int fd) {
+    int c = accept(fd, NULL, NULL);
+    if (c < 0) return -1;
+    if (pgui_set_nonblocking(c) != 0 || fcntl(c, F_SETFD, FD_CLOEXEC) != 0) { int e = errno; close(c); errno = e; return -1; }
+    return c;
+}
+// A non-blocking IPv4 TCP listener on ip:port (SO_REUSEADDR); -1 with errno on failure.
+static inline int pgui_tcp_listen(const char *ip, int port, int backlog) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) { errno = EINVAL; return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+static inline long pgui_send_nosignal(int fd, const void *buf, unsigned long len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+// A mutex whose storage C allocates and sizes, so nothing relies on Swift's import of
+// pthread_mutex_t for the `*-none-*` targets (MQTT mailbox, PGUIPlatform/MQTT).
+static inline void *pgui_mutex_create(void) {
+    pthread_mutex_t *m = (pthread_mutex_t *)malloc(sizeof *m);
+    if (m && pthread_mutex_init(m, NULL) != 0) { free(m); return NULL; }
+    return m;
+}
+static inline void pgui_mutex_lock(void *m) { pthread_mutex_lock((pthread_mutex_t *)m); }
+static inline void pgui_mutex_unlock(void *m) { pthread_mutex_unlock((pthread_mutex_t *)m); }
+static inline void pgui_mutex_destroy(void *m) { pthread_mutex_destroy((pthread_mutex_t *)m); free(m); }
 #endif

@@ -13,6 +13,7 @@ enum Bench {
         ("meter", benchMeter),
         ("update-verify", benchUpdateVerify),
         ("journal", benchJournal),
+        ("setpoints", benchSetpoints),
     ]
 
     static func run(_ names: [String]) -> Int32 {

@@ -15,6 +15,9 @@ final class MeterPipeline {
     /// Where closed groups go next (the signer, once it exists); the group is logged either way.
     var onGroup: ((MeasurementGroup) -> Void)? = nil
     private(set) var samples: UInt64 = 0
+    /// The latest sample with values, served to the EMS (GET /measurements, SunSpec block).
+    private(set) var latest: Measurement? = nil
+    var meterId: String { grouper.meterId }
     private(set) var gaps: UInt64 = 0
     private(set) var groups: UInt64 = 0
 
@@ -70,6 +73,7 @@ final class MeterPipeline {
                 gaps += 1
                 Log.debug("meter", "gap \(UTC.format(ms: m.timestampMs)) \(Self.reason(m.quality))")
             } else {
+                latest = m
                 Log.info("meter", "sample \(UTC.format(ms: m.timestampMs)) P=\(Self.f(m.activePowerW)) W Q=\(Self.f(m.reactivePowerVar)) var E+=\(Self.f(m.energyImportWh)) Wh E-=\(Self.f(m.energyExportWh)) Wh")
                 if Log.level >= .debug { Log.debug("meter", Self.detail(m)) }
             }

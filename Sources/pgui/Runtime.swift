@@ -41,6 +41,11 @@ enum Runtime {
             Log.error("main", "cannot start the appliance hooks: \(error.description)")
             return Exit.failure
         }
+        let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
+        guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
+              EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints, latest: { meter.latest.map { ($0, meter.meterId) } }) else {
+            return Exit.failure
+        }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
         appliance.stop()

@@ -98,11 +98,13 @@ public struct Config {
     public var group: GroupConfig
     public var appliance: ApplianceConfig
     public var journal: JournalConfig
+    public var dso: DSOConfig
+    public var ems: EMSConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
         DeviceConfig.schema + MeterConfig.schema + GroupConfig.schema + IdentityConfig.schema
-            + ApplianceConfig.schema + JournalConfig.schema
+            + ApplianceConfig.schema + JournalConfig.schema + DSOConfig.schema + EMSConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -132,7 +134,8 @@ public struct Config {
         let v = ConfigValues(file: file, values: values)
         return Config(
             device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v),
-            group: try GroupConfig(v), appliance: try ApplianceConfig(v), journal: try JournalConfig(v))
+            group: try GroupConfig(v), appliance: try ApplianceConfig(v), journal: try JournalConfig(v),
+            dso: try DSOConfig(v), ems: try EMSConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"

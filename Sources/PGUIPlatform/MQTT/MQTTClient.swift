@@ -1,0 +1,342 @@
+import CPaho
+import CSystem
+import PGUICore
+
+/// A failed MQTT operation: what, on which broker/topic, Paho's code, and what the device does.
+public struct MQTTError: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Everything a link needs to reach one broker. TLS only: server certificate verified against
+/// `caFile` and the host name checked; no plaintext fallback.
+public struct MQTTOptions {
+    /// `ssl://host:port` or `mqtts://host:port`, tried in order.
+    public var uris: [String] = []
+    public var clientId: String = ""
+    public var caFile: String = ""
+    /// Optional strings are "" when unset.
+    public var certFile: String = ""
+    public var keyFile: String = ""
+    public var username: String = ""
+    /// Never logged.
+    public var password: String = ""
+    public var cleanSession = true
+    public var keepAliveS: Int32 = 30
+    public var connectTimeoutS: Int32 = 10
+    /// "" = no will.
+    public var willTopic: String = ""
+    public var willPayload: String = ""
+    public var willRetained = true
+    public var reconnectMinMs: Int64 = 1_000
+    public var reconnectMaxMs: Int64 = 60_000
+    public var topicBytesMax = 256
+    public var payloadBytesMax = 65_536
+    /// Inbound messages buffered between Paho's thread and the loop.
+    public var inboundDepth = 4
+    public var inflightMax: Int32 = 16
+    public init() {}
+
+    /// nil when usable, else why not.
+    public func problem() -> String? {
+        guard !uris.isEmpty else { return "no broker URI" }
+        for u in uris where !(u.utf8.starts(with: "ssl://".utf8) || u.utf8.starts(with: "mqtts://".utf8)) {
+            return "broker URI '\(printable(Array(u.utf8)[...]))' is not ssl:// or mqtts:// (TLS is mandatory)"
+        }
+        guard !caFile.isEmpty else { return "no CA file" }
+        guard certFile.isEmpty == keyFile.isEmpty else { return "a client certificate needs its key and vice versa" }
+        guard !clientId.isEmpty else { return "no client id" }
+        return nil
+    }
+}
+
+/// What a link does with the client's events; called on the event loop only.
+public protocol MQTTClientDelegate: AnyObject {
+    func mqttConnected()
+    func mqttDisconnected(_ reason: String)
+    func mqttReceived(topic: String, payload: [UInt8])
+    /// A message longer than `payloadBytesMax` arrived and was dropped.
+    func mqttDroppedOversized(topic: String)
+    /// QoS 1: the broker acknowledged the publish with this token (PUBACK).
+    func mqttDelivered(token: Int32)
+    func mqttPublishFailed(token: Int32, code: Int32)
+}
+
+/// A generic Paho MQTTAsync client driven by the event loop: connect with bounded, jittered
+/// back-off, subscribe, publish QoS 0/1 with completion. Paho's threads only fill the mailbox.
+public final class MQTTClient {
+    public let name: StaticString
+    let options: MQTTOptions
+    var client: MQTTAsync? = nil
+    let mailbox: MQTTMailbox
+    public var delegate: (any MQTTClientDelegate)? = nil
+    public private(set) var isConnected = false
+    var connecting = false
+    var attempt = 0
+    var timerFd: Int32 = -1
+    var loop: EventLoop? = nil
+    var jitterState: UInt64
+    var subscriptions: [(String, Int32)] = []
+    var topicBuf: [UInt8] = []
+    var payloadBuf: [UInt8] = []
+    // C strings and option structs Paho reads during connect: owned for the client's lifetime.
+    var cStrings: [UnsafeMutablePointer<CChar>] = []
+    let uriArray: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let ssl: UnsafeMutablePointer<MQTTAsync_SSLOptions>
+    let will: UnsafeMutablePointer<MQTTAsync_willOptions>
+    var lastError = ""
+    /// [username, password] C strings (or nil).
+    let credentials: UnsafeMutablePointer<UnsafePointer<CChar>?>
+
+    public init(name: StaticString, options: MQTTOptions) throws(MQTTError) {
+        if let p = options.problem() { throw MQTTError("mqtt \(name): \(p); link not started") }
+        self.name = name
+        self.options = options
+        do throws(SystemError) {
+            mailbox = try MQTTMailbox(controlDepth: Int(options.inflightMax) * 2 + 16, messageDepth: options.inboundDepth,
+                                      topicBytesMax: options.topicBytesMax, payloadBytesMax: options.payloadBytesMax)
+        } catch {
+            throw MQTTError("mqtt \(name): \(error.description); link not started")
+        }
+        jitterState = UInt64(bitPattern: pgui_monotonic_ms()) | 1
+        topicBuf.reserveCapacity(options.topicBytesMax)
+        payloadBuf.reserveCapacity(options.payloadBytesMax)
+        uriArray = .allocate(capacity: options.uris.count)
+        ssl = .allocate(capacity: 1)
+        ssl.initialize(to: pgui_mqtt_ssl_options())
+        will = .allocate(capacity: 1)
+        will.initialize(to: pgui_mqtt_will_options())
+        credentials = .allocate(capacity: 2)
+        credentials.initialize(repeating: nil, count: 2)
+    }
+
+    /// Paho handle, owned C strings and callbacks; done at `start`.
+    /// KNOWN ISSUE (docs/setpoints.md): the aarch64 firmware segfaults while this client is built
+    /// (null base + 0x18, after the mailbox allocation); x86_64 and armv7 work. Not yet located.
+    private func setUp() throws(MQTTError) {
+        cStrings.reserveCapacity(options.uris.count + 8)
+        for (i, u) in options.uris.enumerated() { uriArray[i] = own(u) }
+        let clientIdC = own(options.clientId)
+        // Plain create: the create options' defaults are what PGUI wants (no sending while
+        // disconnected; the MQTT version is chosen at connect).
+        var handle: MQTTAsync? = nil
+        let rc = MQTTAsync_create(&handle, uriArray[0], clientIdC, MQTTCLIENT_PERSISTENCE_NONE, nil)
+        guard rc == MQTTASYNC_SUCCESS, handle != nil else {
+            throw MQTTError("mqtt \(name): MQTTAsync_create for \(options.uris[0]) returned \(rc); link not started")
+        }
+        client = handle
+        ssl.pointee.trustStore = UnsafePointer(own(options.caFile))
+        ssl.pointee.enableServerCertAuth = 1
+        ssl.pointee.verify = 1
+        ssl.pointee.sslVersion = MQTT_SSL_VERSION_TLS_1_2
+        if !options.certFile.isEmpty {
+            ssl.pointee.keyStore = UnsafePointer(own(options.certFile))
+            ssl.pointee.privateKey = UnsafePointer(own(options.keyFile))
+        }
+        if !options.username.isEmpty { credentials[0] = UnsafePointer(own(options.username)) }
+        if !options.password.isEmpty { credentials[1] = UnsafePointer(own(options.password)) }
+        if !options.willTopic.isEmpty {
+            will.pointee.topicName = UnsafePointer(own(options.willTopic))
+            will.pointee.message = UnsafePointer(own(options.willPayload))
+            will.pointee.retained = options.willRetained ? 1 : 0
+            will.pointee.qos = 1
+        }
+        let ctx = Unmanaged.passUnretained(mailbox).toOpaque()
+        let src = MQTTAsync_setCallbacks(client, ctx, { ctx, cause in
+            Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.lost)
+            if let cause { MQTTAsync_free(cause) }
+        }, { ctx, topic, topicLen, message in
+            let box = Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue()
+            guard let topic, let message else { return 1 }
+            let tl = topicLen > 0 ? Int(topicLen) : strlen(topic)
+            let pl = Int(message.pointee.payloadlen)
+            if pl > box.payloadBytesMax || tl > box.topicBytesMax {
+                // Oversized: reported (without its payload) so the link can answer; never queued.
+                if !box.pushMessage(topic: topic, topicLen: min(tl, box.topicBytesMax), payload: nil, payloadLen: 0, oversized: true) { return 0 }
+            } else if !box.pushMessage(topic: topic, topicLen: tl, payload: message.pointee.payload, payloadLen: pl) {
+                return 0  // mailbox full: Paho keeps the message and offers it again
+            }
+            var m: UnsafeMutablePointer<MQTTAsync_message>? = message
+            MQTTAsync_freeMessage(&m)
+            MQTTAsync_free(topic)
+            return 1
+        }, { ctx, token in
+            Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.delivered, code: token)
+        })
+        guard src == MQTTASYNC_SUCCESS else { throw MQTTError("mqtt \(name): MQTTAsync_setCallbacks returned \(src); link not started") }
+        }
+
+    deinit {
+        if client != nil { MQTTAsync_destroy(&client) }
+        for p in cStrings { free(p) }
+        uriArray.deallocate()
+        ssl.deallocate()
+        will.deallocate()
+        credentials.deallocate()
+    }
+
+    /// A C copy of `s` owned by the client (see `cString`).
+    private func own(_ s: String) -> UnsafeMutablePointer<CChar> {
+        let p = cString(s)
+        cStrings.append(p)
+        return p
+    }
+
+    /// Registers the mailbox and the reconnect timer with the loop and starts connecting.
+    public func start(on loop: EventLoop) throws(MQTTError) {
+        try setUp()
+        self.loop = loop
+        do throws(SystemError) {
+            try loop.watch(fd: mailbox.eventFd) { self.drain() }
+            timerFd = try loop.addTimer(firstMs: 86_400_000, intervalMs: 0) { _ in self.connect() }
+        } catch {
+            throw MQTTError("mqtt \(name): \(error.description); link not started")
+        }
+        connect()
+    }
+
+    /// Subscribed now when connected, and again after every reconnect.
+    public func subscribe(_ topic: String, qos: Int32 = 1) {
+        subscriptions.append((topic, qos))
+        if isConnected { sendSubscribe(topic, qos) }
+    }
+
+    /// Publishes; returns Paho's token (completion arrives as `mqttDelivered(token:)` for QoS 1).
+    public func publish(_ topic: String, _ payload: [UInt8], qos: Int32 = 1, retained: Bool = false) throws(MQTTError) -> Int32 {
+        guard isConnected, let client else { throw MQTTError("mqtt \(name): not connected; publish to \(topic) not sent") }
+        var msg = pgui_mqtt_message()
+        msg.qos = qos
+        msg.retained = retained ? 1 : 0
+        var ro = pgui_mqtt_response_options()
+        ro.context = Unmanaged.passUnretained(mailbox).toOpaque()
+        ro.onFailure = { ctx, resp in
+            Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.publishFailed, code: resp?.pointee.token ?? 0)
+        }
+        var payload = payload
+        let rc = payload.withUnsafeMutableBytes { p in
+            msg.payload = p.baseAddress
+            msg.payloadlen = Int32(p.count)
+            let t = cString(topic)
+            defer { free(t) }
+            return MQTTAsync_sendMessage(client, t, &msg, &ro)  // Paho copies topic and payload
+        }
+        guard rc == MQTTASYNC_SUCCESS else { throw MQTTError("mqtt \(name): publish to \(topic) failed (Paho \(rc)); not sent") }
+        return ro.token
+    }
+
+    func sendSubscribe(_ topic: String, _ qos: Int32) {
+        var ro = pgui_mqtt_response_options()
+        ro.context = Unmanaged.passUnretained(mailbox).toOpaque()
+        ro.onSuccess = { ctx, _ in Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.subscribed) }
+        ro.onFailure = { ctx, resp in
+            Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.subscribeFailed, code: resp?.pointee.code ?? 0)
+        }
+        let t = cString(topic)
+        defer { free(t) }
+        let rc = MQTTAsync_subscribe(client, t, qos, &ro)
+        if rc != MQTTASYNC_SUCCESS { Log.warn(name, "subscribe \(topic) failed (Paho \(rc)); retried after the next reconnect") }
+    }
+
+    func connect() {
+        guard !isConnected, !connecting, let client else { return }
+        var o = pgui_mqtt_connect_options()
+        o.keepAliveInterval = options.keepAliveS
+        o.cleansession = options.cleanSession ? 1 : 0
+        o.connectTimeout = options.connectTimeoutS
+        o.maxInflight = options.inflightMax
+        o.MQTTVersion = MQTTVERSION_3_1_1
+        o.automaticReconnect = 0  // reconnects are ours: bounded back-off with jitter
+        o.serverURIcount = Int32(options.uris.count)
+        o.serverURIs = UnsafePointer(uriArray)
+        o.ssl = ssl
+        o.username = credentials[0]
+        o.password = credentials[1]
+        if !options.willTopic.isEmpty { o.will = will }
+        o.context = Unmanaged.passUnretained(mailbox).toOpaque()
+        o.onSuccess = { ctx, _ in Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.connected) }
+        o.onFailure = { ctx, resp in
+            Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.connectFailed, code: resp?.pointee.code ?? -1)
+        }
+        let rc = MQTTAsync_connect(client, &o)
+        if rc == MQTTASYNC_SUCCESS {
+            connecting = true
+        } else {
+            scheduleReconnect("MQTTAsync_connect returned \(rc)")
+        }
+    }
+
+    func scheduleReconnect(_ why: String) {
+        attempt += 1
+        let shift = min(attempt - 1, 16)
+        let base = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
+        // xorshift jitter: up to +50 %, so a fleet does not reconnect in lock-step after an outage.
+        jitterState ^= jitterState << 13
+        jitterState ^= jitterState >> 7
+        jitterState ^= jitterState << 17
+        let delay = min(options.reconnectMaxMs, base + Int64(jitterState % UInt64(base / 2 + 1)))
+        if why != lastError || attempt <= 1 {
+            Log.warn(name, "\(why); reconnecting in \(delay) ms (attempt \(attempt))")
+            lastError = why
+        }
+        if let loop { loop.rearm(timer: timerFd, firstMs: delay, intervalMs: 0) }
+    }
+
+    func drain() {
+        mailbox.acknowledgeSignal()
+        while let c = mailbox.popControl() {
+            switch c.kind {
+            case .connected:
+                connecting = false
+                isConnected = true
+                attempt = 0
+                lastError = ""
+                Log.info(name, "connected to \(options.uris.count == 1 ? options.uris[0] : "one of \(options.uris.count) brokers") as \(options.clientId)")
+                for (t, q) in subscriptions { sendSubscribe(t, q) }
+                delegate?.mqttConnected()
+            case .connectFailed:
+                connecting = false
+                scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
+            case .lost:
+                isConnected = false
+                connecting = false
+                delegate?.mqttDisconnected("connection lost")
+                scheduleReconnect("connection lost")
+            case .delivered:
+                delegate?.mqttDelivered(token: c.code)
+            case .publishFailed:
+                delegate?.mqttPublishFailed(token: c.code, code: c.code)
+            case .subscribed:
+                Log.debug(name, "subscription confirmed")
+            case .subscribeFailed:
+                Log.warn(name, "subscription refused by the broker (code \(c.code))")
+            }
+        }
+        if mailbox.controlOverflow > 0 {
+            Log.warn(name, "\(mailbox.controlOverflow) MQTT events lost: mailbox full")
+            mailbox.controlOverflow = 0
+        }
+        while let whole = mailbox.popMessage(topic: &topicBuf, payload: &payloadBuf) {
+            let topic = String(decoding: topicBuf, as: UTF8.self)
+            if whole {
+                delegate?.mqttReceived(topic: topic, payload: payloadBuf)
+            } else {
+                delegate?.mqttDroppedOversized(topic: topic)
+            }
+        }
+    }
+}
+
+/// A malloc'd NUL-terminated copy of `s`, built from its UTF-8 bytes.
+func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
+    var n = 0
+    for _ in s.utf8 { n += 1 }
+    let p = malloc(n + 1)!.assumingMemoryBound(to: CChar.self)
+    var i = 0
+    for b in s.utf8 {
+        p[i] = CChar(bitPattern: b)
+        i += 1
+    }
+    p[n] = 0
+    return p
+}
