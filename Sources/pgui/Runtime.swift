@@ -46,10 +46,32 @@ enum Runtime {
               EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints, latest: { meter.latest.map { ($0, meter.meterId) } }) else {
             return Exit.failure
         }
+        var bal: BALLink? = nil
+        if config.bal.enabled {
+            guard let identity else {
+                Log.error("bal", "BAL link not started: no usable device key")
+                return Exit.failure
+            }
+            do throws(MQTTError) {
+                let link = try BALLink(config: config.bal, topicPrefix: config.identity.topicPrefix, deviceId: config.device.deviceId,
+                                       identity: identity, journal: journal)
+                link.lastMeterReadMs = { meter.latest?.timestampMs }
+                try link.start(on: loop, clock: clock)
+                groups.onCommitted = { link.committed(seq: $0, payload: $1) }
+                Log.info("bal", "BAL link: \(config.bal.uris.count) broker(s), topics \(link.topics.base)/…")
+                bal = link
+            } catch {
+                Log.error("bal", error.description)
+                return Exit.failure
+            }
+        } else {
+            Log.info("bal", "BAL link disabled (bal.enabled = false): groups are signed and kept in the journal")
+        }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
         let signo = loop.run()
         appliance.stop()
         meter.stop()
+        _ = bal
         Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples, \(groups.journalled) groups signed and journalled")
         return signo < 0 ? Exit.failure : Exit.ok
     }

@@ -28,12 +28,13 @@ def _run(*args, cwd=None):
 
 
 class Broker:
-    def __init__(self, tmp: pathlib.Path, users=None, require_certificate=False, acl=None):
+    def __init__(self, tmp: pathlib.Path, users=None, require_certificate=False, acl=None, persistence=False):
         self.dir = pathlib.Path(tmp) / "broker"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.users = users or {}
         self.require_certificate = require_certificate
         self.acl = acl
+        self.persistence = persistence
         self.port = _free_port()
         self.proc = None
         self._make_pki()
@@ -75,7 +76,10 @@ class Broker:
     def start(self):
         d = self.dir
         conf = [f"listener {self.port} 127.0.0.1", f"cafile {self.ca_file}", f"certfile {self.server_cert}",
-                f"keyfile {self.server_key}", "tls_version tlsv1.2", "persistence false",
+                f"keyfile {self.server_key}", "tls_version tlsv1.2",
+                # With persistence, sessions and queued QoS 1 messages survive a broker restart.
+                *((f"persistence true", f"persistence_location {d}/", "autosave_interval 1")
+                  if self.persistence else ("persistence false",)),
                 f"require_certificate {'true' if self.require_certificate else 'false'}",
                 "log_dest stderr", "log_type error", "log_type warning", "log_type notice",
                 # Started as root, mosquitto would switch to user 'mosquitto', who cannot read the

@@ -197,10 +197,14 @@ def main():
     ap.add_argument("--count", type=int, default=0, help="exit after this many verified groups")
     ap.add_argument("--seconds", type=float, default=0, help="exit after this long")
     ap.add_argument("--jsonl", help="also append verdicts as JSON lines to this file")
+    ap.add_argument("--session", help="persistent session with this client id (queued messages survive)")
     a = ap.parse_args()
 
     bal = ReferenceBAL(a.prefix, jsonl=a.jsonl)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"reference-bal-{time.monotonic_ns()}")
+    if a.session:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=a.session, clean_session=False)
+    else:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"reference-bal-{time.monotonic_ns()}")
     client.tls_set(ca_certs=a.cafile, certfile=a.cert, keyfile=a.key, cert_reqs=ssl.CERT_REQUIRED)
     if a.username:
         client.username_pw_set(a.username, a.password)
@@ -215,7 +219,14 @@ def main():
 
     client.on_connect = on_connect
     client.on_message = lambda c, u, m: bal.handle(m.topic, m.payload)
-    client.on_subscribe = lambda *args: print("BAL ready", flush=True)
+    announced = []
+
+    def on_subscribe(*args):
+        if not announced:  # once: later subscriptions are re-subscriptions after a reconnect
+            announced.append(1)
+            print("BAL ready", flush=True)
+
+    client.on_subscribe = on_subscribe
     client.connect(a.host, a.port, keepalive=30)
     client.loop_start()
     start = time.monotonic()

@@ -100,11 +100,12 @@ public struct Config {
     public var journal: JournalConfig
     public var dso: DSOConfig
     public var ems: EMSConfig
+    public var bal: BALConfig
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
         DeviceConfig.schema + MeterConfig.schema + GroupConfig.schema + IdentityConfig.schema
-            + ApplianceConfig.schema + JournalConfig.schema + DSOConfig.schema + EMSConfig.schema
+            + ApplianceConfig.schema + JournalConfig.schema + DSOConfig.schema + EMSConfig.schema + BALConfig.schema
     }
 
     /// Parses and validates a whole file; returns the config or the first error with its line.
@@ -135,7 +136,7 @@ public struct Config {
         return Config(
             device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v),
             group: try GroupConfig(v), appliance: try ApplianceConfig(v), journal: try JournalConfig(v),
-            dso: try DSOConfig(v), ems: try EMSConfig(v))
+            dso: try DSOConfig(v), ems: try EMSConfig(v), bal: try BALConfig(v))
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"

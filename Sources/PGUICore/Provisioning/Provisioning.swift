@@ -107,7 +107,7 @@ public enum Provisioning {
         if let d = entries.first(where: { $0.key == "data.dir" }), d.value != dataDir {
             throw ProvisioningError(file: configName, line: d.line, message: "data.dir: the bundle may not move the data partition (device uses \(dataDir))")
         }
-        let pathKeys = Config.schema.filter { $0.kind == .path }.map { $0.key }
+        let pathKeys = Config.schema.filter { $0.kind == .path || $0.key.utf8.reversed().starts(with: "elif_".utf8) }.map { $0.key }
         var used: [String] = []
         for i in entries.indices where pathKeys.contains(entries[i].key) && !entries[i].value.utf8.contains(47) {
             let name = entries[i].value

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""`make demo`: PGUI (x86_64 firmware) with the simulated meter against a real local mosquitto with
+TLS (throwaway CA), the reference BAL verifying every signed group, and a DSO simulator publishing a
+schedule; the current set-point is read back over Modbus TCP (mbpoll) and HTTP (curl).
+Ctrl-C stops everything; DEMO_SECONDS stops it after that many seconds."""
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "Tests" / "integration"))
+from mqtt_peers import Broker, _free_port  # noqa: E402
+from setpoints_peers import message, slot_start  # noqa: E402
+
+PGUI = pathlib.Path(sys.argv[1]).resolve()
+DEMO = ROOT / ".build-demo"
+HTTP_PORT = int(os.environ.get("DEMO_HTTP_PORT", "8000"))
+MODBUS_PORT = int(os.environ.get("DEMO_MODBUS_PORT", "8502"))
+DEVICE = "demo-gw-01"
+
+
+def pump(proc, prefix, keep=lambda line: True):
+    for line in proc.stdout:
+        if keep(line):
+            print(f"{prefix} {line.rstrip()}", flush=True)
+
+
+def main():
+    shutil.rmtree(DEMO, ignore_errors=True)
+    (DEMO / "data").mkdir(parents=True)
+    for port in (HTTP_PORT, MODBUS_PORT):
+        import socket
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                sys.exit(f"[demo] port {port} is in use; set DEMO_HTTP_PORT / DEMO_MODBUS_PORT")
+    broker = Broker(DEMO, users={DEVICE: "gw-secret", "bal": "bal-secret", "dso": "dso-secret"}).start()
+    print(f"[demo] mosquitto with TLS on 127.0.0.1:{broker.port} (throwaway CA in .build-demo/broker)", flush=True)
+    procs = []
+    try:
+        bal = subprocess.Popen([sys.executable, str(ROOT / "Tests/peers/reference_bal.py"), "--port", str(broker.port),
+                                "--cafile", str(broker.ca_file), "--username", "bal", "--password", "bal-secret"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(bal)
+        threading.Thread(target=pump, args=(bal, "[BAL ]"), daemon=True).start()
+        conf = DEMO / "pgui.conf"
+        conf.write_text(f"""# Demo configuration (docs/config.md lists every key).
+device.id = {DEVICE}
+data.dir = {DEMO / 'data'}
+meter.kind = simulated
+meter.period_ms = 1000
+group.window_s = 5
+bal.enabled = true
+bal.uris = {broker.uri}
+bal.ca_file = {broker.ca_file}
+bal.username = {DEVICE}
+bal.password = gw-secret
+dso.enabled = true
+dso.uris = {broker.uri}
+dso.ca_file = {broker.ca_file}
+dso.username = {DEVICE}
+dso.password = gw-secret
+ems.bind = 127.0.0.1
+ems.http_port = {HTTP_PORT}
+ems.modbus_port = {MODBUS_PORT}
+""")
+        time.sleep(1)
+        gw = subprocess.Popen([str(PGUI), "run", "--config", str(conf)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        procs.append(gw)
+        quiet = ("meter: sample",)
+        threading.Thread(target=lambda: [print(f"[pgui] {l.rstrip()}", flush=True) for l in gw.stderr
+                                         if not any(q in l for q in quiet)], daemon=True).start()
+        time.sleep(3)
+        dso = broker.client("dso-sim", username="dso", password="dso-secret")
+        s = slot_start()
+        dso.publish(f"dso/v1/{DEVICE}/setpoints", message([(s, 100, 100), (s + 900, -2500, 300)], msg_id="demo-1"),
+                    qos=1).wait_for_publish(10)
+        print(f"[DSO ] schedule published: current slot P=100 W Q=100 var, next slot P=-2500 W Q=300 var", flush=True)
+        deadline = time.monotonic() + float(os.environ.get("DEMO_SECONDS", "0") or "inf")
+        while time.monotonic() < deadline and gw.poll() is None:
+            time.sleep(5)
+            http = subprocess.run(["curl", "-s", "-w", " (HTTP %{http_code})", f"http://127.0.0.1:{HTTP_PORT}/"],
+                                  capture_output=True, text=True).stdout
+            mb = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(MODBUS_PORT), "-a", "1", "-t", "4:int", "-B", "-r", "1000",
+                                 "-c", "1", "-1", "-0", "127.0.0.1"], capture_output=True, text=True).stdout
+            value = next((l.split(":", 1)[1].strip() for l in mb.splitlines() if l.startswith("[1000]")), "?")
+            print(f"[EMS ] GET / -> {http.strip()}   Modbus 1000 (bspP current, int32) -> {value}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM if p is not procs[0] else signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        broker.stop()
+        print("[demo] stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
