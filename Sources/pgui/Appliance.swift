@@ -9,6 +9,12 @@ final class Appliance {
     let config: ApplianceConfig
     private var watchdog: Watchdog?
     private(set) var healthy = false
+    /// With the BAL link enabled the marker means "reached the BAL" (DESIGN.md §6: an update is marked
+    /// good only after PGUI reached the BAL); without it, "loop running and samples taken".
+    var balRequired = false
+    /// The health checks the watchdog depends on (meter fresh, journal writable, memory in budget).
+    var health: () -> HealthVerdict = { .healthy }
+    private var lastVerdict = HealthVerdict.healthy
 
     init(_ config: ApplianceConfig) {
         self.config = config
@@ -25,7 +31,17 @@ final class Appliance {
             watchdog = w
             // Pet three times per timeout: one late loop iteration must not reset the board.
             let periodMs = Int64(w.timeoutS) * 1000 / 3
-            try loop.addTimer(firstMs: 0, intervalMs: periodMs) { _ in
+            try loop.addTimer(firstMs: 0, intervalMs: periodMs) { [self] _ in
+                // Petted only while healthy: a device that cannot do its job is reset by hardware.
+                let verdict = health()
+                if verdict != lastVerdict {
+                    switch verdict {
+                    case .healthy: Log.info("watchdog", "health restored; petting \(w.device) again")
+                    case .failing(let why): Log.error("watchdog", "unhealthy: \(why); no longer petting \(w.device), the board resets in \(w.timeoutS) s unless this clears")
+                    }
+                    lastVerdict = verdict
+                }
+                guard verdict == .healthy else { return }
                 if !w.pet() { Log.warn("watchdog", "petting \(w.device) failed; the board resets in \(w.timeoutS) s") }
             }
             Log.info("watchdog", "\(w.device) armed, timeout \(w.timeoutS) s, petted every \(periodMs) ms")
@@ -34,16 +50,25 @@ final class Appliance {
         let needed = UInt64(config.healthSamples)
         let path = config.healthFile
         try loop.addTimer(firstMs: 500, intervalMs: 500) { [self] _ in
-            guard !healthy, samples() >= needed else { return }
-            markHealthy(path: path, samples: samples())
+            guard !healthy, !balRequired, samples() >= needed else { return }
+            markHealthy(path: path, samples: samples(), criterion: "event loop running and meter samples taken (BAL link disabled)")
         }
+        self.samples = samples
     }
 
-    private func markHealthy(path: String, samples: UInt64) {
+    private var samples: () -> UInt64 = { 0 }
+
+    /// The BAL link's first CONNACK.
+    func balReached() {
+        guard balRequired, !healthy, !config.healthFile.isEmpty else { return }
+        markHealthy(path: config.healthFile, samples: samples(), criterion: "reached the BAL (CONNACK)")
+    }
+
+    private func markHealthy(path: String, samples: UInt64, criterion: String) {
         var w = JSONWriter()
         w.beginObject()
         w.field("healthy", true)
-        w.field("criterion", "interim: event loop running and meter samples taken")
+        w.field("criterion", criterion)
         w.field("samples", samples)
         // The clock state PGUI sees: false until NTP (or an RTC) brought the wall clock past the
         // build's plausible minimum; samples taken before are flagged unsynced.

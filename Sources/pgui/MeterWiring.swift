@@ -17,6 +17,10 @@ final class MeterPipeline {
     private(set) var samples: UInt64 = 0
     /// The latest sample with values, served to the EMS (GET /measurements, SunSpec block).
     private(set) var latest: Measurement? = nil
+    /// Monotonic time of the last sample or gap marker: the acquisition thread is alive. (A meter
+    /// that stopped answering yields gap markers, not a stale time: an unplugged meter must not
+    /// make the watchdog reboot the gateway in a loop while set-points still need serving.)
+    private(set) var latestMonoMs: Int64? = nil
     var meterId: String { grouper.meterId }
     private(set) var gaps: UInt64 = 0
     private(set) var groups: UInt64 = 0
@@ -67,6 +71,7 @@ final class MeterPipeline {
     func drain() {
         let lost = mailbox.drain(into: &drained)
         if lost > 0 { Log.warn("meter", "event loop fell behind: \(lost) samples overwritten in the mailbox") }
+        if !drained.isEmpty { latestMonoMs = SystemClock().monotonicMs() }
         for m in drained {
             samples += 1
             if m.isGap {

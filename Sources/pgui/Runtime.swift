@@ -35,6 +35,14 @@ enum Runtime {
         meter.onGroup = { groups.handle($0) }
         let period = config.meter.periodMs
         let appliance = Appliance(config.appliance)
+        appliance.balRequired = config.bal.enabled
+        var policy = HealthPolicy()
+        policy.meterPeriodMs = config.meter.periodMs
+        let startedMs = clock.monotonicMs()
+        appliance.health = {
+            policy.evaluate(nowMs: clock.monotonicMs(), HealthInputs(lastSampleMs: meter.latestMonoMs, startedMs: startedMs,
+                                                                   journalWritable: groups.journalWritable, rssKiB: Int64(pgui_rss_kib())))
+        }
         do throws(SystemError) {
             try appliance.start(loop: loop) { meter.samples }
         } catch {
@@ -58,6 +66,7 @@ enum Runtime {
                 link.lastMeterReadMs = { meter.latest?.timestampMs }
                 try link.start(on: loop, clock: clock)
                 groups.onCommitted = { link.committed(seq: $0, payload: $1) }
+                link.onFirstConnect = { appliance.balReached() }
                 Log.info("bal", "BAL link: \(config.bal.uris.count) broker(s), topics \(link.topics.base)/…")
                 bal = link
             } catch {
