@@ -5,6 +5,16 @@ import PGUICore
 /// Secrets (keys, passwords) are never passed to it.
 public enum Log {
     nonisolated(unsafe) public static var level: LogLevel = .info
+    /// The latest warnings and errors, for the installer page (bounded, fixed at start). The
+    /// acquisition thread logs too, so the ring sits behind a mutex.
+    nonisolated(unsafe) static var recentEvents = RecentEvents(capacity: 16)
+    nonisolated(unsafe) static let recentLock = pgui_mutex_create()
+
+    public static var recent: RecentEvents {
+        pgui_mutex_lock(recentLock)
+        defer { pgui_mutex_unlock(recentLock) }
+        return recentEvents
+    }
 
     public static func error(_ component: StaticString, _ message: String) { write(.error, component, message) }
     public static func warn(_ component: StaticString, _ message: String) { write(.warn, component, message) }
@@ -13,7 +23,13 @@ public enum Log {
 
     public static func write(_ l: LogLevel, _ component: StaticString, _ message: String) {
         guard l <= level else { return }
-        var line = UTC.format(ms: pgui_realtime_ms())
+        let now = pgui_realtime_ms()
+        if l <= .warn {
+            pgui_mutex_lock(recentLock)
+            recentEvents.add(timeMs: now, component.description + ": " + message)
+            pgui_mutex_unlock(recentLock)
+        }
+        var line = UTC.format(ms: now)
         line += l == .info || l == .warn ? " \(l.name)  " : " \(l.name) "
         line += component.description
         line += ": "

@@ -50,11 +50,52 @@ enum Runtime {
             return Exit.failure
         }
         let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
+        var bal: BALLink? = nil
+        let installer = InstallerPages(
+            snapshot: {
+                var s = StatusSnapshot()
+                s.deviceId = config.device.deviceId
+                s.nowMs = clock.wallMs()
+                s.clockSynced = s.nowMs >= plausibleWallMsMin
+                s.uptimeS = (clock.monotonicMs() - startedMs) / 1_000
+                s.lastSample = meter.latest
+                s.health = appliance.health()
+                s.bal.configured = config.bal.enabled
+                s.bal.connected = bal?.mqtt.isConnected ?? false
+                s.bal.broker = config.bal.uris.first ?? ""
+                s.dso.configured = config.dso.enabled
+                s.dso.connected = EMSWiring.dsoConnected()
+                s.dso.broker = config.dso.uris.first ?? ""
+                let j = journal.stats
+                s.journalFillPermille = j.fillPerMille
+                s.backlogGroups = j.records
+                s.lostGroups = j.lostCount
+                if let c = setpoints.current { s.currentP = c.bspP; s.currentQ = c.bspQ }
+                if let n = setpoints.next { s.nextP = n.bspP; s.nextQ = n.bspQ }
+                s.events = Log.recent
+                return s
+            },
+            metrics: {
+                var m = Metrics()
+                m.groupsSigned = groups.signed
+                m.groupsPublished = bal?.publisher.publishedCount ?? 0
+                m.groupsAcked = bal?.publisher.ackedCount ?? 0
+                let j = journal.stats
+                m.groupsLost = j.lostCount
+                m.journalBytesTotal = Int64(j.geometry.slotCount) * Int64(j.geometry.slotBytes)
+                m.journalBytesUsed = Int64(j.records) * Int64(j.geometry.slotBytes)
+                m.meterReads = meter.samples
+                m.meterErrors = meter.gaps
+                m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
+                m.rssKiB = Int64(pgui_rss_kib())
+                m.loopIterations = loop.iterations
+                return m
+            })
         guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
-              EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints, latest: { meter.latest.map { ($0, meter.meterId) } }) else {
+              EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints,
+                              latest: { meter.latest.map { ($0, meter.meterId) } }, installer: installer) else {
             return Exit.failure
         }
-        var bal: BALLink? = nil
         if config.bal.enabled {
             guard let identity else {
                 Log.error("bal", "BAL link not started: no usable device key")

@@ -83,6 +83,8 @@ final class SetpointService<C: Clock> {
 /// process lifetime.
 enum EMSWiring {
     nonisolated(unsafe) static var keep: [AnyObject] = []
+    /// The DSO link's state for the installer page (false when the link is disabled).
+    nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
 
     static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         guard config.enabled else {
@@ -93,6 +95,7 @@ enum EMSWiring {
             let link = try DSOLink(config: config, deviceId: deviceId, setpoints: setpoints)
             try link.start(on: loop)
             keep.append(link)
+            dsoConnected = { link.mqtt.isConnected }
             Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
             return true
         } catch {
@@ -102,7 +105,8 @@ enum EMSWiring {
     }
 
     static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
-                                latest: @escaping () -> (Measurement, String)?) -> Bool {
+                                latest: @escaping () -> (Measurement, String)?,
+                                installer: InstallerPages? = nil) -> Bool {
         if config.modbusPort != 0 {
             let limits = TCPServer.Limits(connectionsMax: config.modbusConnectionsMax, inputBytesMax: 2 * ModbusTCPFrame.adusBytesMax,
                                           outputBytesMax: 0, idleTimeoutMs: config.idleTimeoutMs)
@@ -126,10 +130,11 @@ enum EMSWiring {
         }
         if config.httpPort != 0 {
             let limits = TCPServer.Limits(connectionsMax: config.httpConnectionsMax, inputBytesMax: config.httpHeadBytesMax,
-                                          outputBytesMax: 2_048, idleTimeoutMs: config.idleTimeoutMs)
+                                          outputBytesMax: 16_384, idleTimeoutMs: config.idleTimeoutMs)
             var w = JSONWriter(capacity: 1_024)
             do throws(EMSError) {
-                let s = try HTTPEMSServer(bind: config.bind, port: config.httpPort, limits: limits) { path, body in
+                let s = try HTTPEMSServer(bind: config.bind, port: config.httpPort, limits: limits) { path, body, contentType in
+                    if let installer, let status = installer.serve(path, &body, &contentType) { return status }
                     w.reset()
                     w.beginObject()
                     var status = 404
@@ -151,7 +156,7 @@ enum EMSWiring {
                             w.endObject()
                         }
                     } else {
-                        w.field("error", "no such resource; try GET / or GET /measurements")
+                        w.field("error", "no such resource; try GET /, /measurements, /status, /status.html or /metrics")
                         w.endObject()
                     }
                     body.append(contentsOf: w.bytes)
@@ -164,7 +169,7 @@ enum EMSWiring {
                     return false
                 }
                 keep.append(s)
-                Log.info("ems", "HTTP server on \(config.bind):\(config.httpPort) (GET /, GET /measurements)")
+                Log.info("ems", "HTTP server on \(config.bind):\(config.httpPort) (GET /, /measurements\(installer == nil ? "" : ", /status, /status.html, /metrics"))")
             } catch {
                 Log.error("ems", error.description)
                 return false

@@ -124,9 +124,10 @@ public enum HTTPRequestParser {
 
     /// A whole response with `Connection: close` (one request per connection keeps the server's
     /// state trivial; EMS polls are seconds apart).
-    public static func response(status: Int, body: [UInt8], headMethod: Bool = false, into out: inout [UInt8]) {
+    public static func response(status: Int, body: [UInt8], contentType: String = "application/json", headMethod: Bool = false,
+                                into out: inout [UInt8]) {
         out.append(contentsOf: "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n".utf8)
-        out.append(contentsOf: "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n".utf8)
+        out.append(contentsOf: "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n".utf8)
         if status == 405 { out.append(contentsOf: "Allow: GET, HEAD\r\n".utf8) }
         out.append(contentsOf: "Cache-Control: no-store\r\n\r\n".utf8)
         if !headMethod { out.append(contentsOf: body) }

@@ -153,7 +153,8 @@ extension UInt16 {
 /// HTTP server for the EMS (docs/ems.md): `GET /` and `GET /measurements`, one request per
 /// connection (`Connection: close`).
 public final class HTTPEMSServer {
-    public typealias Route = (_ path: String, _ body: inout [UInt8]) -> Int
+    /// Writes the body for a GET of `path`, may change the content type (JSON by default), returns the status.
+    public typealias Route = (_ path: String, _ body: inout [UInt8], _ contentType: inout String) -> Int
     let route: Route
     let headBytesMax: Int
     public private(set) var server: TCPServer! = nil
@@ -195,8 +196,9 @@ public final class HTTPEMSServer {
                 HTTPRequestParser.response(status: 405, body: body, into: &output)
             } else {
                 body.removeAll(keepingCapacity: true)
-                let status = route(r.path, &body)
-                HTTPRequestParser.response(status: status, body: body, headMethod: head, into: &output)
+                var contentType = "application/json"
+                let status = route(r.path, &body, &contentType)
+                HTTPRequestParser.response(status: status, body: body, contentType: contentType, headMethod: head, into: &output)
             }
         }
         input.removeAll(keepingCapacity: true)
