@@ -179,3 +179,27 @@ def test_plaintext_uri_is_a_config_error(fw, config, broker):
     r = fw.run("check", "--config", path)
     assert r.returncode == 2
     assert "is not ssl:// or mqtts:// (TLS is mandatory, no plaintext fallback)" in r.stderr
+
+
+def test_mutual_tls_client_certificate(fw, config, tmp_path):
+    if fw.arch == "armv7":
+        pytest.skip("x86_64 (and aarch64 once its Paho crash is fixed)")
+    broker = Broker(tmp_path, users={"gw-test": "gw-secret", "bal": "bal-secret"}, require_certificate=True).start()
+    try:
+        cert, key = broker.client_cert("gw-test")
+        bal_cert = broker.client_cert("bal")
+        # The reference BAL needs its own certificate on an mTLS broker.
+        bal = subprocess.Popen(
+            [sys.executable, str(REFERENCE_BAL), "--port", str(broker.port), "--cafile", str(broker.ca_file),
+             "--cert", str(bal_cert[0]), "--key", str(bal_cert[1]), "--username", "bal", "--password", "bal-secret",
+             "--jsonl", str(tmp_path / "bal.jsonl"), "--count", "2", "--seconds", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert "BAL ready" in bal.stdout.readline()
+        proc = start(fw, config, bal_config(broker, f"bal.cert_file = {cert}\nbal.key_file = {key}\n"))
+        try:
+            out = bal.communicate(timeout=90)[0]
+        finally:
+            log = stop(proc)
+        assert "verified=2" in out, out + log
+    finally:
+        broker.stop()
