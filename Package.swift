@@ -16,12 +16,15 @@ let package = Package(
         .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
         .systemLibrary(name: "CPaho", path: "Sources/CPaho"),
         .systemLibrary(name: "CModbus", path: "Sources/CModbus"),
+        // Strong replacements for Embedded-runtime entry points that are wrong on aarch64 (see
+        // Sources/CEmbeddedRuntime/runtime.c); empty in the host build.
+        .target(name: "CEmbeddedRuntime", path: "Sources/CEmbeddedRuntime"),
         // Pure logic, stdlib only: tested on the host in microseconds, shipped unchanged.
         .target(name: "PGUICore", path: "Sources/PGUICore"),
         // Adapters to the outside world.
         .target(
             name: "PGUIPlatform",
-            dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CPaho", "CModbus"],
+            dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CPaho", "CModbus", "CEmbeddedRuntime"],
             path: "Sources/PGUIPlatform"),
         .executableTarget(
             name: "pgui",

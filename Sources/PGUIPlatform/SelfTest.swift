@@ -1,4 +1,5 @@
 import CMbedTLS
+import CEmbeddedRuntime
 import CModbus
 import CPaho
 import CSystem
@@ -21,6 +22,7 @@ public enum SelfTest {
         report("modbus: libmodbus context", modbusProblem())
         report("mqtt: Paho MQTTAsync client", mqttProblem())
         report("files: write, fsync, rename, read back in \(tempDir)", fileProblem(tempDir))
+        report("runtime: bridge-object retain keeps String tag bits", runtimeProblem(deviceId: "gw-test", configured: ""))
         report("time: UTC formatting", UTC.format(ms: 1_700_000_000_123) == "2023-11-14T22:13:20.123Z" ? nil : "wrong date")
         printOut(failures == 0 ? "self-test passed" : "self-test FAILED (\(failures) checks)")
         return failures == 0
@@ -46,6 +48,23 @@ public enum SelfTest {
         } catch {
             return error.description
         }
+    }
+
+    /// The aarch64 MQTT-client crash: the toolchain's Embedded runtime returned the String's
+    /// object with its tag bits masked from swift_bridgeObjectRetain (Sources/CEmbeddedRuntime).
+    /// Checks the runtime entry point directly, then the Swift pattern that crashed (a small
+    /// String chosen by a conditional, copied into a struct, read as UTF-8).
+    static func runtimeProblem(deviceId: String, configured: String) -> String? {
+        guard pgui_runtime_bridge_retain_ok() != 0 else {
+            return "swift_bridgeObjectRetain strips tag bits (Embedded runtime override not linked)"
+        }
+        struct Holder { var a: [String] = []; var id = "" }
+        var h = Holder()
+        h.a = [configured]
+        h.id = configured.isEmpty ? deviceId : configured
+        var n = 0
+        for _ in h.id.utf8 { n += 1 }
+        return n == deviceId.utf8.count ? nil : "a copied small String reads \(n) bytes, not \(deviceId.utf8.count)"
     }
 
     static func modbusProblem() -> String? {

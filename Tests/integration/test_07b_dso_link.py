@@ -11,13 +11,6 @@ from mqtt_peers import Broker
 from setpoints_peers import Gateway, int32, message, modbus_read, slot_start
 
 
-@pytest.fixture(autouse=True)
-def known_aarch64_crash(request):
-    fw = request.getfixturevalue("fw")
-    if fw.arch == "aarch64":
-        pytest.skip("KNOWN ISSUE (docs/setpoints.md): the aarch64 firmware segfaults setting up the Paho client")
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     b = Broker(tmp_path_factory.mktemp("dso"), users={"gw-test": "gw-secret", "dso": "dso-secret"})

@@ -112,8 +112,6 @@ public final class MQTTClient {
     }
 
     /// Paho handle, owned C strings and callbacks; done at `start`.
-    /// KNOWN ISSUE (docs/setpoints.md): the aarch64 firmware segfaults while this client is built
-    /// (null base + 0x18, after the mailbox allocation); x86_64 and armv7 work. Not yet located.
     private func setUp() throws(MQTTError) {
         cStrings.reserveCapacity(options.uris.count + 8)
         for (i, u) in options.uris.enumerated() { uriArray[i] = own(u) }
