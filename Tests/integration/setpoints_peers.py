@@ -15,8 +15,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def slot_start(now=None, slot_s=900):
-    now = time.time() if now is None else now
+def slot_start(now=None, slot_s=900, margin_s=30):
+    """Start of the current slot. Without `now`, a slot ending within `margin_s` is waited out first,
+    so a test never builds its schedule on a slot that ends while it runs."""
+    if now is None:
+        left = slot_s - time.time() % slot_s
+        if left < margin_s:
+            time.sleep(left + 0.1)
+        now = time.time()
     return int(now) // slot_s * slot_s
 
 

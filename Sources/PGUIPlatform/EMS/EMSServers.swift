@@ -54,10 +54,9 @@ public final class ModbusEMSServer {
         meterMapping = mm
         let fd = modbus_tcp_listen(c, Int32(min(limits.connectionsMax, 64)))
         guard fd >= 0 else {
+            // Every stored property is set by now, so throwing runs deinit, which frees the context
+            // and both mappings (freeing them here too was a double free when the port was taken).
             let e = pgui_modbus_errno()
-            modbus_mapping_free(m)
-            modbus_mapping_free(mm)
-            modbus_free(c)
             throw EMSError("modbus: cannot listen on \(bind):\(port): \(errnoText(e)); Modbus interface not started")
         }
         do throws(SystemError) {
