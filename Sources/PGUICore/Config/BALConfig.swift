@@ -34,11 +34,7 @@ public struct BALConfig: ConfigSection, Equatable {
 
     public init(_ v: ConfigValues) throws(ConfigError) {
         enabled = v.bool("bal.enabled")
-        uris = []
-        for part in Array(v.string("bal.uris").utf8).split(separator: 44) {
-            let u = trimmed(part)
-            if !u.isEmpty { uris.append(string(u)) }
-        }
+        uris = v.list("bal.uris")
         caFile = v.string("bal.ca_file")
         certFile = v.string("bal.cert_file")
         keyFile = v.string("bal.key_file")
@@ -50,18 +46,6 @@ public struct BALConfig: ConfigSection, Equatable {
         inFlightMax = v.int("bal.inflight_max")
         drainPerSecondMax = v.int("bal.drain_per_s")
         statusIntervalS = v.int("bal.status_interval_s")
-        for key in ["bal.ca_file", "bal.cert_file", "bal.key_file"] {
-            let value = v.string(key)
-            if !value.isEmpty, let problem = Config.check(value, against: .path) { throw v.error(key, problem) }
-        }
-        guard reconnectMinMs <= reconnectMaxMs else { throw v.error("bal.reconnect_max_ms", "is below bal.reconnect_min_ms") }
-        if enabled {
-            guard !uris.isEmpty else { throw v.error("bal.uris", "is required when bal.enabled = true") }
-            for u in uris where !(u.utf8.starts(with: "ssl://".utf8) || u.utf8.starts(with: "mqtts://".utf8)) {
-                throw v.error("bal.uris", "'\(printable(Array(u.utf8)[...]))' is not ssl:// or mqtts:// (TLS is mandatory, no plaintext fallback)")
-            }
-            guard !caFile.isEmpty else { throw v.error("bal.ca_file", "is required when bal.enabled = true") }
-            guard certFile.isEmpty == keyFile.isEmpty else { throw v.error("bal.key_file", "bal.cert_file and bal.key_file go together") }
-        }
+        try v.checkMQTTLink(prefix: "bal", enabled: enabled, uris: uris)
     }
 }

@@ -59,11 +59,7 @@ public struct DSOConfig: ConfigSection, Equatable {
         limits.messageBytesMax = Int(v.int("dso.message_bytes_max"))
         scheduleFile = v.string("dso.schedule_file")
         enabled = v.bool("dso.enabled")
-        uris = []
-        for part in Array(v.string("dso.uris").utf8).split(separator: 44) {
-            let u = trimmed(part)
-            if !u.isEmpty { uris.append(string(u)) }
-        }
+        uris = v.list("dso.uris")
         caFile = v.string("dso.ca_file")
         certFile = v.string("dso.cert_file")
         keyFile = v.string("dso.key_file")
@@ -76,8 +72,7 @@ public struct DSOConfig: ConfigSection, Equatable {
         reconnectMinMs = v.int("dso.reconnect_min_ms")
         reconnectMaxMs = v.int("dso.reconnect_max_ms")
         // Optional keys default to "" (unset); when set they must fit their real kind.
-        for (key, kind) in [("dso.schedule_file", ConfigKind.path), ("dso.ca_file", .path), ("dso.cert_file", .path),
-                            ("dso.key_file", .path), ("dso.client_id", .identifier(bytesMax: 64))] {
+        for (key, kind) in [("dso.schedule_file", ConfigKind.path), ("dso.client_id", .identifier(bytesMax: 64))] {
             let value = v.string(key)
             if !value.isEmpty, let problem = Config.check(value, against: kind) { throw v.error(key, problem) }
         }
@@ -86,15 +81,7 @@ public struct DSOConfig: ConfigSection, Equatable {
               prefix.allSatisfy({ $0 > 32 && $0 < 127 && $0 != 43 && $0 != 35 }) else {
             throw v.error("dso.topic_prefix", "must be printable ASCII without '+', '#', spaces or a leading/trailing '/'")
         }
-        guard reconnectMinMs <= reconnectMaxMs else { throw v.error("dso.reconnect_max_ms", "is below dso.reconnect_min_ms") }
-        if enabled {
-            guard !uris.isEmpty else { throw v.error("dso.uris", "is required when dso.enabled = true") }
-            for u in uris where !(u.utf8.starts(with: "ssl://".utf8) || u.utf8.starts(with: "mqtts://".utf8)) {
-                throw v.error("dso.uris", "'\(printable(Array(u.utf8)[...]))' is not ssl:// or mqtts:// (TLS is mandatory)")
-            }
-            guard !caFile.isEmpty else { throw v.error("dso.ca_file", "is required when dso.enabled = true") }
-            guard certFile.isEmpty == keyFile.isEmpty else { throw v.error("dso.key_file", "dso.cert_file and dso.key_file go together") }
-        }
+        try v.checkMQTTLink(prefix: "dso", enabled: enabled, uris: uris)
         guard 86_400 % limits.slotS == 0 else { throw v.error("dso.slot_s", "\(limits.slotS) does not divide a day (86400 s)") }
         guard limits.pMinW <= limits.pMaxW else { throw v.error("dso.p_max_w", "is below dso.p_min_w") }
         guard limits.qMinVar <= limits.qMaxVar else { throw v.error("dso.q_max_var", "is below dso.q_min_var") }
