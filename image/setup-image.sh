@@ -13,8 +13,11 @@ darch=${1:?usage: setup-image.sh DEB_ARCH PKG...}; shift
 say() { printf '[image-setup] %s\n' "$*" >&2; }
 mkdir -p "$cache"
 
-HOST_PKGS=(qemu-system-arm u-boot-qemu u-boot-tools mtools dosfstools squashfs-tools e2fsprogs
-  cpio kmod fdisk python3-venv)
+# Everything `make image` and `make image-test` run on the host, so a fresh Debian 12 machine needs
+# nothing else (qemu-user: busybox --list-full of the target busybox; binutils: readelf; socat: the
+# guestfwd relay; mosquitto + openssl: the boot test's BAL broker and its throwaway CA).
+HOST_PKGS=(qemu-system-arm qemu-user u-boot-qemu u-boot-tools mtools dosfstools squashfs-tools e2fsprogs
+  cpio kmod fdisk binutils gzip python3-venv socat mosquitto openssl)
 missing=()
 for p in "${HOST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

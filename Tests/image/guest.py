@@ -1,19 +1,31 @@
 """A booted appliance image under qemu-system, driven through its serial console with pexpect."""
+import base64
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
+import sys
 import time
 
 import pexpect
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "integration"))
+from mqtt_peers import Broker  # noqa: E402  (the integration tests' mosquitto with a throwaway CA)
+
+# Inside QEMU's user network only: the guest's address of the host broker (guestfwd).
+BAL_GUEST_ADDR = "10.0.2.100"
+BAL_GUEST_PORT = 8883
 PROMPT = "/ # "
 RC = re.compile(r"@@rc=(\d+)@@")
 
 
 class Guest:
-    def __init__(self, board, disk, usb, log_path, net=""):
-        env = dict(os.environ, PGUI_QEMU_NET=net)
+    def __init__(self, board, disk, usb, log_path, net="", monitor=None):
+        env = dict(os.environ, PGUI_QEMU_NET=net, PGUI_QEMU_MONITOR=monitor or "")
+        self.monitor_path = monitor
         self.log = open(log_path, "w", encoding="utf-8", errors="replace")
         self.child = pexpect.spawn(
             os.path.join(ROOT, "board", board, "run-qemu.sh"), [disk, usb],
@@ -49,18 +61,139 @@ class Guest:
         assert rc == 0, f"`{command}` failed ({rc}): {out}"
         return out
 
+    def monitor(self, command, timeout=30):
+        """One command on QEMU's human monitor (Unix socket); returns its output."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(timeout)
+            s.connect(self.monitor_path)
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                buf += s.recv(4096)
+            s.sendall(command.encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                buf += s.recv(4096)
+        return buf.decode(errors="replace")
+
+    def plug_stick(self, name, path):
+        """Hot-plugs a USB stick image (as a technician would)."""
+        self.monitor(f"drive_add 0 if=none,id={name},file={path},format=raw")
+        out = self.monitor(f"device_add usb-storage,bus=xhci.0,drive={name},id={name}-dev")
+        assert "rror" not in out, out
+
+    def unplug_stick(self, name):
+        self.monitor(f"device_del {name}-dev")
+
     def close(self):
         if self.child.isalive():
             self.child.terminate(force=True)
         self.log.close()
 
 
-def make_stick(path, files, size_mib=128):
-    """A FAT USB stick image holding `files` (name -> host path)."""
+def make_stick(path, files, size_mib=128, bundle=None):
+    """A FAT USB stick image holding `files` (name -> host path) at its root and, with `bundle`
+    (name -> bytes), a provisioning bundle in its folder pgui/ (docs/provisioning.md)."""
     subprocess.run(["mkfs.vfat", "-n", "PGUISTICK", "-C", path, str(size_mib * 1024)],
                    check=True, stdout=subprocess.DEVNULL)
     for name, src in files.items():
         subprocess.run(["mcopy", "-i", path, src, "::" + name], check=True)
+    if bundle is not None:
+        subprocess.run(["mmd", "-i", path, "::pgui"], check=True)
+        tmp = path + ".d"
+        os.makedirs(tmp, exist_ok=True)
+        for name, data in bundle.items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(data)
+            subprocess.run(["mcopy", "-i", path, os.path.join(tmp, name), "::pgui/" + name], check=True)
+
+
+def read_stick(path, name):
+    """A file from a FAT stick image (mtools), or None when it is not there."""
+    r = subprocess.run(["mtype", "-i", path, "::" + name], capture_output=True)
+    return r.stdout.decode(errors="replace") if r.returncode == 0 else None
+
+
+# --- provisioning bundles (docs/provisioning.md), signed as an operator would ----------------------
+def operator_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def public_pem(key):
+    from cryptography.hazmat.primitives import serialization
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def sign_bundle(key, files):
+    """pgui.sig for `files`: ES256 r||s, base64url, over the bundle digest input."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    data = b"pgui-provisioning-v1\n"
+    for name in sorted(files):
+        if name != "pgui.sig":
+            data += name.encode() + b"\0" + str(len(files[name])).encode() + b"\0" + files[name]
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return base64.urlsafe_b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).rstrip(b"=")
+
+
+# --- the BAL on the host's loopback, reached from the guest through guestfwd -----------------------
+class GuestBroker(Broker):
+    """mosquitto with TLS on a free port of 127.0.0.1 whose server certificate also names the address
+    the guest dials (BAL_GUEST_ADDR, a guestfwd address), so PGUI's hostname check passes."""
+
+    def _make_pki(self):
+        super()._make_pki()
+        self.server_cert, self.server_key = self._issue(
+            "server-guest", "pgui-boot-test-bal", san=f"DNS:localhost,IP:127.0.0.1,IP:{BAL_GUEST_ADDR}")
+
+    def guestfwd(self):
+        """The guest's BAL_GUEST_ADDR:BAL_GUEST_PORT reaches this broker through one socat relay per
+        connection (the `cmd:` form; `-tcp:` would pass a single session only)."""
+        return f",guestfwd=tcp:{BAL_GUEST_ADDR}:{BAL_GUEST_PORT}-cmd:socat - TCP:127.0.0.1:{self.port}"
+
+
+class ReferenceBAL:
+    """Tests/peers/reference_bal.py subscribed to the broker: verifies every group with joserfc."""
+
+    def __init__(self, broker, tmp, username, password):
+        self.jsonl = os.path.join(tmp, "bal.jsonl")
+        self.out = open(os.path.join(tmp, "bal.log"), "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "Tests", "peers", "reference_bal.py"), "--port", str(broker.port),
+             "--cafile", str(broker.ca_file), "--username", username, "--password", password,
+             "--jsonl", self.jsonl], stdout=self.out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "BAL ready" not in open(os.path.join(tmp, "bal.log")).read():
+            assert self.proc.poll() is None and time.monotonic() < deadline, \
+                open(os.path.join(tmp, "bal.log")).read()
+            time.sleep(0.1)
+
+    def verdicts(self, device=None):
+        if not os.path.exists(self.jsonl):
+            return []
+        v = [json.loads(line) for line in open(self.jsonl) if line.strip()]
+        return [x for x in v if device is None or x.get("device") == device]
+
+    def wait_ok(self, device, count, timeout):
+        """Waits for `count` more verified groups of `device` than already seen; returns all verdicts."""
+        start = len([x for x in self.verdicts(device) if x["verdict"] == "ok"])
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.verdicts(device)
+            if len([x for x in v if x["verdict"] == "ok"]) >= start + count:
+                return v
+            assert time.monotonic() < deadline, f"reference BAL: fewer than {count} new groups of {device} in {timeout} s: {v[-10:]}"
+            time.sleep(0.5)
+
+    def close(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.out.close()
 
 
 def make_bundle(board, out, kernel, initrd, rootfs, key, version):

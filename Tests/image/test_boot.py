@@ -1,11 +1,15 @@
 """Boot test of the appliance image (issue 9), through the serial console of qemu-system.
 
 One guest, one sequence, because each step starts from the state the previous one left:
-first boot with USB provisioning → read-only root, writable data → a forged bundle is refused →
+first boot provisioned from a USB stick (bundle in pgui/, result and receipt written back) → PGUI
+reaches the BAL (mosquitto with TLS on the host's loopback through guestfwd) and the reference BAL
+verifies its groups → a hot-plugged unsigned bundle is refused, a signed one is applied and PGUI
+restarts → read-only root, writable data → a forged bundle is refused →
 a validly signed but broken update to slot B fails three trial boots and U-Boot rolls back to A →
 a good update to B is booted on trial and marked good once PGUI is healthy → data survived →
 a stopped PGUI is reset by the watchdog. Builds the image first if it is missing.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +17,9 @@ import time
 
 import pytest
 
-from guest import ROOT, Guest, Listener, make_bundle, make_stick, timed, with_bad_signature
+from guest import (BAL_GUEST_ADDR, BAL_GUEST_PORT, ROOT, Guest, GuestBroker, Listener, ReferenceBAL,
+                   make_bundle, make_stick, operator_key, public_pem, read_stick, sign_bundle, timed,
+                   with_bad_signature)
 
 BOARD = os.environ.get("PGUI_BOARD", "qemu-virt-aarch64")
 OUT = os.path.join(ROOT, "out", "image", BOARD)
@@ -28,15 +34,33 @@ def board_conf(name):
 HAS_WATCHDOG = board_conf("BOARD_WATCHDOG") == "1"
 KEY = os.environ.get("PGUI_UPDATE_KEY", os.path.join(ROOT, ".build-image", "keys", "dev-update.pem"))
 
+DEVICE = "gw-boot-test"
+BAL_USER, BAL_PASSWORD = DEVICE, "boot-test-secret"
+# The provisioning bundle's configuration: data.dir is left to the device (/data). 5 s groups with a
+# 2.5 kB record bound keep the preallocated 48 h journal (~88 MB) below the default one.
 PROVISIONING = """\
-device.id = gw-boot-test
-data.dir = /data/pgui
+device.id = {device}
 log.level = info
 watchdog.device = {watchdog}
-watchdog.timeout_s = 6
+watchdog.timeout_s = 10
 appliance.health_file = /run/pgui-healthy
 appliance.health_samples = 3
-"""
+group.window_s = 5
+journal.record_bytes_max = 2500
+bal.enabled = true
+bal.uris = ssl://{addr}:{port}
+bal.ca_file = bal-ca.pem
+bal.username = {user}
+bal.password = {password}
+bal.reconnect_min_ms = 500
+bal.reconnect_max_ms = 5000
+{extra}"""
+
+
+def provisioning_conf(broker_ca, extra=""):
+    return PROVISIONING.format(device=DEVICE, watchdog="/dev/watchdog" if HAS_WATCHDOG else "",
+                               addr=BAL_GUEST_ADDR, port=BAL_GUEST_PORT, user=BAL_USER,
+                               password=BAL_PASSWORD, extra=extra).encode()
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +70,12 @@ def guest(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("image"))
     disk = os.path.join(tmp, "disk.img")
     subprocess.run(["cp", "--sparse=always", os.path.join(OUT, "disk.img"), disk], check=True)
-    prov = os.path.join(tmp, "pgui-provisioning.conf")
-    open(prov, "w").write(PROVISIONING.format(watchdog="/dev/watchdog" if HAS_WATCHDOG else ""))
+    broker = GuestBroker(tmp, users={BAL_USER: BAL_PASSWORD, "bal": "bal-secret"})
+    broker.start()
+    bal = ReferenceBAL(broker, tmp, "bal", "bal-secret")
+    operator = operator_key()
+    ca = open(broker.ca_file, "rb").read()
+    first = {"pgui.conf": provisioning_conf(ca), "bal-ca.pem": ca, "provisioning.pub.pem": public_pem(operator)}
     garbage = os.path.join(tmp, "garbage.img")
     open(garbage, "wb").write(os.urandom(1 << 20))
     broken = os.path.join(tmp, "broken.bundle")
@@ -56,18 +84,30 @@ def guest(tmp_path_factory):
     forged = os.path.join(tmp, "forged.bundle")
     with_bad_signature(os.path.join(OUT, "update.bundle"), forged, tmp)
     stick = os.path.join(tmp, "stick.img")
-    make_stick(stick, {"pgui-provisioning.conf": prov, "update.bundle": os.path.join(OUT, "update.bundle"),
-                       "broken.bundle": broken, "forged.bundle": forged})
+    make_stick(stick, {"update.bundle": os.path.join(OUT, "update.bundle"),
+                       "broken.bundle": broken, "forged.bundle": forged}, bundle=first)
+    # Re-provisioning sticks, plugged in later: unsigned (refused) and signed by the operator.
+    second = {"pgui.conf": provisioning_conf(ca, "bal.status_interval_s = 30\n"), "bal-ca.pem": ca}
+    unsigned = os.path.join(tmp, "unsigned.img")
+    make_stick(unsigned, {}, size_mib=8, bundle=second)
+    signed = os.path.join(tmp, "signed.img")
+    make_stick(signed, {}, size_mib=8, bundle={**second, "pgui.sig": sign_bundle(operator, second)})
     log = os.path.join(tmp, "console.log")
     print(f"[image-test] console log: {log}")
-    broker = Listener()
-    g = Guest(BOARD, disk, stick, log, net=broker.guestfwd())
-    g.broker = broker
+    listener = Listener()
+    g = Guest(BOARD, disk, stick, log, net=listener.guestfwd() + broker.guestfwd(),
+              monitor=os.path.join(tmp, "monitor.sock"))
+    g.listener, g.broker, g.bal = listener, broker, bal
+    g.stick, g.unsigned, g.signed = stick, unsigned, signed
     g.start = time.monotonic()
-    yield g
-    timed("whole boot test", g.start)
-    g.close()
-    broker.close()
+    try:
+        yield g
+    finally:
+        timed("whole boot test", g.start)
+        g.close()
+        listener.close()
+        bal.close()
+        broker.stop()
     keep = os.environ.get("PGUI_IMAGE_TEST_LOG")
     if keep:
         shutil.copy(log, keep)
@@ -77,21 +117,64 @@ def mount_stick(g):
     g.ok("mkdir -p /run/usb && (grep -q ' /run/usb ' /proc/mounts || mount -t vfat -o ro /dev/sda /run/usb)")
 
 
-def test_01_first_boot_provisions_from_usb_and_pgui_runs(guest):
+def test_01_first_boot_provisions_from_usb_and_reaches_the_bal(guest):
     g = guest
     g.expect(r"PGUI-BOOT: booting slot A")
     g.expect(r"pgui-provision: provisioned from USB")
     g.expect(r"device gw-boot-test started")
     g.expect(r"meter: sample ")
-    g.expect(r"appliance: healthy after 3 samples")
+    g.expect(r"bal: connected")
+    g.expect(r"appliance: healthy after")
     g.wait_shell()
-    timed("first boot, provisioned, healthy", g.start)
+    timed("first boot, provisioned, reached the BAL", g.start)
     assert "device.id = gw-boot-test" in g.ok("cat /data/pgui.conf")
+    # Healthy by the BAL path: the marker names the CONNACK criterion.
+    marker = json.loads(g.ok("cat /run/pgui-healthy").strip().splitlines()[-1])
+    assert marker["criterion"] == "reached the BAL (CONNACK)", marker
+    # The reference BAL on the host verifies the guest's groups (joserfc, not PGUI's code).
+    v = g.bal.wait_ok(DEVICE, 3, timeout=180)
+    assert not [x for x in v if x["verdict"] in ("REJECT", "gap")], v
+    # Result and receipt were written back to the stick, which was synced and unmounted.
+    assert "/run/provision-usb" not in g.ok("cat /proc/mounts")
+    result = read_stick(g.stick, "pgui/pgui-result.txt")
+    assert result is not None and result.startswith("ok"), result
+    receipt = json.loads(read_stick(g.stick, "pgui/pgui-receipt.json"))
+    assert receipt["device"] == DEVICE, receipt
     assert "slot=A good=A tries=0 booted=A" in g.ok("pgui-bootstate show")
     # NTP: chrony runs (no server is reachable under restrict=on, so it is not synchronised).
     assert "Leap status" in g.ok("chronyc -n tracking")
     # Logs are kept in the RAM ring, not on the root file system.
     assert "meter: sample" in g.ok("logread | tail -n 20")
+
+
+def test_01b_hotplugged_sticks_unsigned_refused_signed_applied(guest):
+    g = guest
+    t = time.monotonic()
+    before = g.ok("sha256sum /data/pgui.conf").split()[-2]
+    g.plug_stick("unsigned", g.unsigned)
+    g.expect(r"pgui-provision: USB stick (sd[a-z]) inserted")
+    g.expect(r"pgui-provision: bundle on \S+ rejected, configuration unchanged")
+    g.expect(r"pgui-provision: USB stick \S+ synced and unmounted")
+    g.wait_shell()
+    assert g.ok("sha256sum /data/pgui.conf").split()[-2] == before
+    g.unplug_stick("unsigned")
+    g.expect(r"pgui-provision: USB stick sd[a-z] removed")
+    result = read_stick(g.unsigned, "pgui/pgui-result.txt")
+    assert result is not None and result.startswith("error") and "pgui.sig" in result, result
+    # Signed by the operator: applied, and PGUI restarts with it.
+    g.plug_stick("signed", g.signed)
+    g.expect(r"pgui-provision: provisioned from USB")
+    g.expect(r"pgui-provision: USB stick \S+ synced and unmounted")
+    g.expect(r"pgui-provision: restarting PGUI")
+    g.expect(r"device gw-boot-test started")
+    g.expect(r"bal: connected")
+    g.wait_shell()
+    assert "bal.status_interval_s = 30" in g.ok("cat /data/pgui.conf")
+    g.unplug_stick("signed")
+    assert json.loads(read_stick(g.signed, "pgui/pgui-receipt.json"))["device"] == DEVICE
+    v = g.bal.wait_ok(DEVICE, 1, timeout=120)
+    assert not [x for x in v if x["verdict"] == "REJECT"], v
+    timed("hot-plugged re-provisioning", t)
 
 
 def test_02_rootfs_is_read_only_and_data_is_writable(guest):
@@ -108,13 +191,13 @@ def test_02b_network_reaches_only_the_forwarded_host_port(guest):
     g = guest
     g.ok("echo pgui-guestfwd-check | nc -w 3 10.0.2.100 1883")
     deadline = time.monotonic() + 10
-    while b"pgui-guestfwd-check" not in g.broker.received and time.monotonic() < deadline:
+    while b"pgui-guestfwd-check" not in g.listener.received and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert b"pgui-guestfwd-check" in g.broker.received
+    assert b"pgui-guestfwd-check" in g.listener.received
     # restrict=on: the host itself (10.0.2.2 = the host in QEMU's user net) is not reachable.
-    g.sh(f"echo pgui-restrict-check | nc -w 3 10.0.2.2 {g.broker.port}", timeout=30)
+    g.sh(f"echo pgui-restrict-check | nc -w 3 10.0.2.2 {g.listener.port}", timeout=30)
     time.sleep(1)
-    assert b"pgui-restrict-check" not in g.broker.received
+    assert b"pgui-restrict-check" not in g.listener.received
 
 
 def test_03_forged_bundle_is_refused(guest):
@@ -156,6 +239,11 @@ def test_05_good_update_to_b_is_marked_good_when_pgui_is_healthy(guest):
     g.wait_shell()
     timed("good update to B, marked good", t)
     assert "slot=B good=B tries=0 booted=B" in g.ok("pgui-bootstate show")
+    # Marked good because PGUI reached the BAL (CONNACK), and B's groups verify at the BAL.
+    marker = json.loads(g.ok("cat /run/pgui-healthy").strip().splitlines()[-1])
+    assert marker["criterion"] == "reached the BAL (CONNACK)", marker
+    v = g.bal.wait_ok(DEVICE, 1, timeout=120)
+    assert not [x for x in v if x["verdict"] == "REJECT"], v
     assert "survives-reboots" in g.ok("cat /data/persist")
 
 
@@ -170,4 +258,15 @@ def test_06_stopped_pgui_is_reset_by_the_watchdog(guest):
     g.wait_shell()
     timed("watchdog reset and back", t)
     assert "survives-reboots" in g.ok("cat /data/persist")
+
+
+def test_07_first_stick_still_says_applied(guest):
+    """Sticks that stayed plugged in through every reboot: their applied bundles were not tried again
+    (the newer signed configuration replaced the first one), so their result still says ok."""
+    g = guest
+    assert "pgui-provision: bundle on /dev/sd" in g.ok("logread | grep pgui-provision | tail -n 5")
+    result = read_stick(g.stick, "pgui/pgui-result.txt")
+    assert result is not None and result.startswith("ok"), result
+    assert json.loads(read_stick(g.stick, "pgui/pgui-receipt.json"))["device"] == DEVICE
+    assert "bal.status_interval_s = 30" in g.ok("cat /data/pgui.conf")
 

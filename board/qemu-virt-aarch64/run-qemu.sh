@@ -2,6 +2,7 @@
 # run-qemu.sh DISK [USB_STICK] — boots the image on QEMU's virt machine; serial console on stdio
 # (Ctrl-A X quits). User-mode network only, restricted: the guest reaches nothing but what
 # PGUI_QEMU_NET adds, e.g. ",hostfwd=tcp:127.0.0.1:18000-:8000,guestfwd=tcp:10.0.2.100:8883-cmd:RELAY".
+# PGUI_QEMU_MONITOR=SOCKET: QEMU's monitor on that Unix socket (the boot test plugs sticks in and out).
 set -eu
 . "$(dirname "$0")/board.conf"
 disk=${1:?usage: run-qemu.sh DISK [USB_STICK]}
@@ -14,5 +15,8 @@ set -- -M virt -cpu cortex-a53 -m 256 -nographic \
 if [ -n "$usb" ]; then
   set -- "$@" -device qemu-xhci,id=xhci -drive "if=none,id=stick,file=$usb,format=raw" \
     -device usb-storage,bus=xhci.0,drive=stick
+fi
+if [ -n "${PGUI_QEMU_MONITOR:-}" ]; then
+  set -- "$@" -monitor "unix:$PGUI_QEMU_MONITOR,server=on,wait=off"
 fi
 exec "$BOARD_QEMU" "$@"
