@@ -264,7 +264,7 @@ def test_07_first_stick_still_says_applied(guest):
     """Sticks that stayed plugged in through every reboot: their applied bundles were not tried again
     (the newer signed configuration replaced the first one), so their result still says ok."""
     g = guest
-    assert "pgui-provision: bundle on /dev/sd" in g.ok("logread | grep pgui-provision | tail -n 5")
+    assert "was applied before" in g.ok("logread | grep pgui-provision")
     result = read_stick(g.stick, "pgui/pgui-result.txt")
     assert result is not None and result.startswith("ok"), result
     assert json.loads(read_stick(g.stick, "pgui/pgui-receipt.json"))["device"] == DEVICE
