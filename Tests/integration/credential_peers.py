@@ -104,8 +104,9 @@ class CredentialIssuer:
     "good"] sends all four answers to the first request. "good" = a certificate signed by the broker's
     CA for the CSR's key with OU = a fresh token (recorded in `issued`)."""
 
-    def __init__(self, broker, answers=("good",), prefix="pgui/v1"):
+    def __init__(self, broker, answers=("good",), prefix="pgui/v1", signing_ca=None):
         self.broker = broker
+        self.signing_ca = signing_ca  # (cert, key) signing the "good" answers; default the broker's CA
         self.prefix = prefix
         self.answers = list(answers)
         self.requests = []      # parsed request JSON
@@ -137,7 +138,8 @@ class CredentialIssuer:
             answer = {"v": 1, "device": device, "request": req["request"]}
             if kind == "good":
                 token = "rotation-" + secrets.token_hex(4)
-                answer["cert"] = issue(self.ca_cert, self.ca_key, device, csr.public_key(), token)
+                ca_cert, ca_key = self.signing_ca or (self.ca_cert, self.ca_key)
+                answer["cert"] = issue(ca_cert, ca_key, device, csr.public_key(), token)
                 self.issued.append(token)
             elif kind == "other-device":
                 answer["device"] = "gw-other"

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from credential_peers import CredentialIssuer, LogTail, ReferenceBAL, SubjectBroker, ok_seqs
+from cryptography.hazmat.primitives import serialization
+
+from credential_peers import CredentialIssuer, LogTail, ReferenceBAL, ScratchIssuerCA, SubjectBroker, ok_seqs
 
 
 def cred_config(broker, cert, extra=""):
@@ -124,6 +126,38 @@ def test_bad_answers_are_refused_and_the_old_certificate_keeps_working(fw, confi
     assert set(connected_subjects(broker)) == {"CN=gw-test"}, connected_subjects(broker)
     identity = tmp_path / "data" / "identity"
     assert not (identity / "bal-client-next.pem").exists() and not (identity / "bal-client.pem").exists()
+    assert_continuous(bal.verdicts())
+
+
+def test_certificate_the_broker_refuses_falls_back_to_the_previous_one(fw, config, tmp_path, broker):
+    if fw.arch != "x86_64":
+        pytest.skip("x86_64 only")
+    # The device trusts two CAs (bal.ca_file is a bundle); the broker accepts clients of its own CA
+    # only. A certificate from the other CA passes the device's checks but not the broker's.
+    other = ScratchIssuerCA()
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_bytes(broker.ca_file.read_bytes() + other.cert.public_bytes(serialization.Encoding.PEM))
+    issuer = CredentialIssuer(broker, signing_ca=(other.cert, other.key))
+    bal = ReferenceBAL(broker, tmp_path)
+    conf = config(cred_config(broker, broker.client_cert("gw-test")).replace(f"bal.ca_file = {broker.ca_file}", f"bal.ca_file = {bundle}"))
+    proc = fw.start("run", "--config", conf)
+    log = LogTail(proc)
+    try:
+        bal.wait(lambda v: len(ok_seqs(v)) >= 1, 60, "first group")
+        assert fw.run("identity", "rotate-credentials", "--config", conf).returncode == 0
+        log.wait("the broker refused the new BAL credentials", 60)
+        before = len(ok_seqs(bal.verdicts()))
+        bal.wait(lambda v: len(ok_seqs(v)) >= before + 2, 60, "groups after the fall-back")
+    finally:
+        text = log.stop()
+        bal.close()
+        issuer.close()
+    assert len(issuer.issued) == 1, text
+    assert set(connected_subjects(broker)) == {"CN=gw-test"}, connected_subjects(broker)
+    identity = tmp_path / "data" / "identity"
+    assert (identity / "bal-client-next.pem.rejected").exists() and not (identity / "bal-client-next.pem").exists()
+    assert not (identity / "bal-client.pem").exists() and not (identity / "bal-rotate.request").exists()
+    assert "BAL credentials rotated" not in text
     assert_continuous(bal.verdicts())
 
 
