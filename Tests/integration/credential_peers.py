@@ -104,17 +104,23 @@ class CredentialIssuer:
     "good"] sends all four answers to the first request. "good" = a certificate signed by the broker's
     CA for the CSR's key with OU = a fresh token (recorded in `issued`)."""
 
-    def __init__(self, broker, answers=("good",), prefix="pgui/v1", signing_ca=None):
+    def __init__(self, broker, answers=("good",), prefix="pgui/v1", signing_ca=None, passwords=False):
         self.broker = broker
+        # passwords=True: the broker authenticates by password; a "good" answer to a password request
+        # is a new username + password, added to mosquitto's password file (and reloaded) before it is
+        # sent. A new user, because mosquitto drops clients whose password changed at a reload.
+        self.passwords = passwords
         self.signing_ca = signing_ca  # (cert, key) signing the "good" answers; default the broker's CA
         self.prefix = prefix
         self.answers = list(answers)
         self.requests = []      # parsed request JSON
         self.problems = []      # what the issuer found wrong in a request
         self.issued = []        # OU tokens of the good certificates
-        self.ca_cert, self.ca_key = broker.ca()
-        cert = broker.client_cert("bal-issuer")
-        self.client = broker.client(client_id="bal-issuer", cert=cert)
+        if passwords:
+            self.client = broker.client(client_id="bal-issuer", username="bal", password="bal-secret")
+        else:
+            self.ca_cert, self.ca_key = broker.ca()
+            self.client = broker.client(client_id="bal-issuer", cert=broker.client_cert("bal-issuer"))
         self.client.on_message = self._on_message
         self.client.subscribe(f"{prefix}/+/credentials/csr", qos=1)
         time.sleep(0.3)
@@ -123,7 +129,21 @@ class CredentialIssuer:
         try:
             req = json.loads(msg.payload)
             device = msg.topic.split("/")[-3]
-            assert req["v"] == 1 and req["device"] == device and req["kind"] == "mtls", req
+            assert req["v"] == 1 and req["device"] == device, req
+            if self.passwords:
+                assert req["kind"] == "password" and "csr" not in req, req
+                self.requests.append(req)
+                username, password = f"{device}-{secrets.token_hex(3)}", "pw-" + secrets.token_hex(8)
+                subprocess.run(["mosquitto_passwd", "-b", str(self.broker.dir / "passwd"), username, password],
+                               check=True, capture_output=True, timeout=30)
+                self.broker.proc.send_signal(signal.SIGHUP)  # mosquitto reloads its password file
+                time.sleep(0.5)
+                self.issued.append((username, password))
+                client.publish(f"{self.prefix}/{device}/credentials/cert",
+                               json.dumps({"v": 1, "device": device, "request": req["request"],
+                                           "username": username, "password": password}), qos=1)
+                return
+            assert req["kind"] == "mtls", req
             csr = x509.load_pem_x509_csr(req["csr"].encode())
             assert csr.is_signature_valid, "CSR signature does not verify"
             cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value

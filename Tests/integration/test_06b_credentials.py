@@ -8,6 +8,7 @@ import pytest
 
 from cryptography.hazmat.primitives import serialization
 
+from mqtt_peers import Broker
 from credential_peers import CredentialIssuer, LogTail, ReferenceBAL, ScratchIssuerCA, SubjectBroker, ok_seqs
 
 
@@ -16,7 +17,7 @@ def cred_config(broker, cert, extra=""):
     return (f"meter.period_ms = 1000\ngroup.window_s = 2\njournal.record_bytes_max = 1500\n"
             f"ems.modbus_port = 0\nems.http_port = 0\n"
             f"bal.enabled = true\nbal.uris = {broker.uri}\nbal.ca_file = {broker.ca_file}\n"
-            f"bal.cert_file = {cert[0]}\nbal.key_file = {cert[1]}\n"
+            + (f"bal.cert_file = {cert[0]}\nbal.key_file = {cert[1]}\n" if cert else "") +
             f"bal.reconnect_min_ms = 200\nbal.reconnect_max_ms = 1000\n" + extra)
 
 
@@ -159,6 +160,36 @@ def test_certificate_the_broker_refuses_falls_back_to_the_previous_one(fw, confi
     assert not (identity / "bal-client.pem").exists() and not (identity / "bal-rotate.request").exists()
     assert "BAL credentials rotated" not in text
     assert_continuous(bal.verdicts())
+
+
+def test_password_rotation(fw, config, tmp_path):
+    if fw.arch != "x86_64":
+        pytest.skip("x86_64 only")
+    broker = Broker(tmp_path, users={"gw-test": "gw-secret", "bal": "bal-secret"}).start()
+    try:
+        issuer = CredentialIssuer(broker, passwords=True)
+        conf = config(cred_config(broker, None, "bal.username = gw-test\nbal.password = gw-secret\n"))
+        proc = fw.start("run", "--config", conf)
+        log = LogTail(proc)
+        try:
+            log.wait("bal: connected; birth published", 60)
+            assert fw.run("identity", "rotate-credentials", "--config", conf).returncode == 0
+            log.wait("BAL credentials rotated", 60)
+            log.wait("bal: connected; birth published", 10)
+        finally:
+            text = log.stop()
+            issuer.close()
+    finally:
+        broker.stop()
+    assert issuer.problems == [] and len(issuer.issued) == 1, (issuer.problems, text)
+    user, password = issuer.issued[0]
+    # mosquitto logs the username of each connection: the device came back as the new user.
+    users = [l.split("u'", 1)[1].split("'", 1)[0] for l in (broker.dir / "mosquitto.log").read_text().splitlines()
+             if "New client connected" in l and " as pgui-gw-test " in l and "u'" in l]
+    assert users[0] == "gw-test" and users[-1] == user, (users, text)
+    saved = json.loads((tmp_path / "data" / "identity" / "bal-password.json").read_text())
+    assert saved == {"username": user, "password": password}
+    assert password not in text and "gw-secret" not in text  # secrets are never logged
 
 
 def test_periodic_key_rotation_chain_over_the_live_link(fw, config, tmp_path, broker):
