@@ -34,6 +34,7 @@ public enum BALInbound {
     /// Receipts are small; a larger one is refused before parsing.
     public static let receiptBytesMax = 1_024
     public static let refBytesMax = 128
+    static let receiptMembers = ["v", "device", "seq", "ref", "time"]
 
     public static func route(topic: String, topics: BALTopics) -> BALInboundRoute {
         if topic == topics.credentialsCert { return .credentials }
@@ -57,7 +58,7 @@ public enum BALInbound {
             throw InboundError("receipt: \(error.description); ignored")
         }
         guard let members = v.objectMembers else { throw InboundError("receipt: not a JSON object; ignored") }
-        for (name, _) in members where !["v", "device", "seq", "ref", "time"].contains(name) {
+        for (name, _) in members where !receiptMembers.contains(name) {
             throw InboundError("receipt: unknown member '\(printable(Array(name.utf8)[...]))'; ignored")
         }
         guard let version = v["v"] else { throw InboundError("receipt: missing version 'v'; ignored") }
