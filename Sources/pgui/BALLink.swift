@@ -81,8 +81,15 @@ final class BALLink: MQTTClientDelegate {
     /// Set once the link first reached the broker (the appliance marks an update good on it).
     var onFirstConnect: (() -> Void)? = nil
     var lastMeterReadMs: () -> Int64? = { nil }
+    /// Credential rotation and periodic key rotation (CredentialRotation.swift).
+    var rotation: CredentialRotation? = nil
+    /// Inbound validation (BALInboundWiring.swift).
+    var inbound = BALInboundCounters()
+    var inboundLog = LogThrottle(intervalMs: 10_000)
 
-    init(config: BALConfig, topicPrefix: String, deviceId: String, identity: IdentityStore, journal: FileJournal) throws(MQTTError) {
+    /// `credentials`: what to connect with (identity-held or configured, CredentialRotation.initial).
+    init(config: BALConfig, topicPrefix: String, deviceId: String, identity: IdentityStore, journal: FileJournal,
+         credentials: BALCredentialSet? = nil) throws(MQTTError) {
         topics = BALTopics(prefix: topicPrefix, deviceId: deviceId)
         self.identity = identity
         self.deviceId = deviceId
@@ -94,6 +101,13 @@ final class BALLink: MQTTClientDelegate {
         o.keyFile = config.keyFile
         o.username = config.username
         o.password = config.password
+        if let c = credentials {
+            o.certFile = c.certFile
+            o.keyFile = c.keyFile
+            o.username = c.username
+            o.password = c.password
+        }
+        o.payloadBytesMax = BALInbound.bytesMax  // larger inbound messages are dropped in Paho's callback and counted
         o.cleanSession = false
         o.keepAliveS = Int32(config.keepAliveS)
         o.reconnectMinMs = config.reconnectMinMs
@@ -117,6 +131,7 @@ final class BALLink: MQTTClientDelegate {
     func start(on loop: EventLoop, clock: SystemClock) throws(MQTTError) {
         mqtt.delegate = self
         mqtt.subscribe(topics.inbound, qos: 1)
+        mqtt.subscribe(topics.credentialsCert, qos: 1)
         try mqtt.start(on: loop)
         do throws(SystemError) {
             try loop.addTimer(firstMs: 100, intervalMs: 100) { _ in self.tick(clock.wallMs(), clock.monotonicMs()) }
@@ -126,6 +141,7 @@ final class BALLink: MQTTClientDelegate {
     }
 
     func tick(_ wallMs: Int64, _ monoMs: Int64) {
+        rotation?.tick(wallMs, monoMs)
         guard mqtt.isConnected else { return }
         publisher.pump(nowMs: monoMs, store: &store, transport: &transport)
         if monoMs - lastStatusMs >= statusIntervalMs { publishStatus(wallMs, monoMs) }
@@ -150,6 +166,8 @@ final class BALLink: MQTTClientDelegate {
         s.lostFirstSeq = j.lostFirstSeq
         s.lostLastSeq = j.lostLastSeq
         s.lastMeterReadMs = lastMeterReadMs()
+        s.inboundRejected = inbound.rejected
+        s.notarizedSeq = inbound.notarizedSeqMax
         s.encode(into: &status)
         _ = transport.publish(topic: topics.status, payload: status.bytes, retained: true)
         lastStatusMs = monoMs
@@ -158,6 +176,7 @@ final class BALLink: MQTTClientDelegate {
     func mqttConnected() {
         connects += 1
         let clock = SystemClock()
+        rotation?.connected(wallMs: clock.wallMs())
         // Birth first: the BAL learns (or confirms) the key before any group signed with it.
         publishStatus(clock.wallMs(), clock.monotonicMs())
         if let a = identity.announcement {
@@ -175,13 +194,21 @@ final class BALLink: MQTTClientDelegate {
     }
 
     func mqttReceived(topic: String, payload: [UInt8]) {
-        // Inbound messages (receipts, credential answers) are validated by their owners; unknown
-        // topics under our tree are ignored.
-        Log.debug("bal", "message on \(topic) (\(payload.count) bytes) ignored")
+        handleInbound(topic: topic, payload: payload)
     }
 
     func mqttDroppedOversized(topic: String) {
-        Log.warn("bal", "dropped an oversized message on \(topic)")
+        rejectInbound(topic: topic, "larger than \(BALInbound.bytesMax) bytes; dropped unread")
+    }
+
+    func mqttConnectFailed(code: Int32) {
+        rotation?.connectFailed(code: code)
+    }
+
+    /// A key rotation prepared while connected: its announcement goes out now (after CONNACK it is sent anyway).
+    func announcePending() {
+        guard mqtt.isConnected, announcementToken == nil, let a = identity.announcement else { return }
+        announcementToken = transport.publish(topic: topics.keys, payload: a, retained: true)
     }
 
     func mqttDelivered(token: Int32) {

@@ -12,6 +12,7 @@ enum IdentityCommand {
                pgui identity demo-group --config FILE [--count N]  sign N simulated groups, one JWS per line
                pgui identity csr --config FILE                  new BAL client key (pending) and its CSR
                pgui identity check-cert --config FILE --cert F --ca F  check a returned client certificate
+               pgui identity rotate-credentials --config FILE   ask the running pgui (or its next start) to rotate the BAL credentials
         """
 
     static func run(_ args: [String]) -> Int32 {
@@ -80,6 +81,10 @@ enum IdentityCommand {
                     count = n
                 }
                 return demoGroups(store, config, count: count, nowMs: now)
+            case "rotate-credentials":
+                try ClientCredentials.requestRotation(store, wallMs: now)
+                printOut("credential rotation requested: the running pgui starts it within a second while the BAL link is up (else at its next connection)")
+                return Exit.ok
             case "csr", "check-cert":
                 return ClientCredentialCommand.run(verb, store: store, options: options, random: random)
             default:

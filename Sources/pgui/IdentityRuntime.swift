@@ -23,7 +23,7 @@ enum IdentityRuntime {
                 Log.info("identity", "first start: created the device key")
             }
             Log.info("identity", "kid \(store.current.kid), next sequence block from \(store.state.seqNext)")
-            if store.pending == nil && store.rotationDue(nowMs: nowMs, periodDays: config.identity.keyRotationDays) {
+            if store.pending == nil && store.rotationDue(nowMs: nowMs, periodDays: config.identity.keyRotationDays, dayMs: config.identity.rotationDayMs) {
                 _ = try store.prepareRotation(nowMs: nowMs)
             }
             if let p = store.pending { Log.info("identity", "key rotation to \(p.kid) pending until the BAL accepts the announcement") }

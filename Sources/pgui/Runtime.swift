@@ -102,8 +102,10 @@ enum Runtime {
                 return Exit.failure
             }
             do throws(MQTTError) {
+                let rotation = try CredentialWiring.make(config, identity: identity, wallMs: clock.wallMs())
                 let link = try BALLink(config: config.bal, topicPrefix: config.identity.topicPrefix, deviceId: config.device.deviceId,
-                                       identity: identity, journal: journal)
+                                       identity: identity, journal: journal, credentials: rotation.initial)
+                CredentialWiring.attach(rotation, to: link)
                 link.lastMeterReadMs = { meter.latest?.timestampMs }
                 try link.start(on: loop, clock: clock)
                 groups.onCommitted = { link.committed(seq: $0, payload: $1) }

@@ -14,6 +14,8 @@ public struct BALTopics: Equatable {
     public var credentialsCert: String { base + "/credentials/cert" }
     /// What the BAL sends back to the device (receipts, rotation acknowledgements).
     public var inbound: String { base + "/in/#" }
+    /// Notarization receipts (BALInbound.parseReceipt).
+    public var receipt: String { base + "/in/receipt" }
 }
 
 /// The retained status message. Published as the birth message right after CONNACK, refreshed on
@@ -33,6 +35,10 @@ public struct BALStatus {
     public var lostLastSeq: UInt64? = nil
     public var lastMeterReadMs: Int64? = nil
     public var backlogGroups: UInt64 = 0
+    /// Inbound messages refused by validation since start (BALInbound).
+    public var inboundRejected: UInt64 = 0
+    /// Highest sequence number a notarization receipt confirmed.
+    public var notarizedSeq: UInt64? = nil
 
     public init(deviceId: String, online: Bool) {
         self.deviceId = deviceId
@@ -65,6 +71,8 @@ public struct BALStatus {
                 w.endArray()
             }
             w.field("last_meter_read", lastMeterReadMs)
+            if inboundRejected > 0 { w.field("inbound_rejected", inboundRejected) }
+            if let n = notarizedSeq { w.field("notarized_seq", n) }
         }
         w.endObject()
     }

@@ -77,8 +77,9 @@ public struct IdentityState: Equatable {
 public enum KeyRotationPolicy {
     /// Whether a key created at `createdMs` is due for rotation at `nowMs` (days 0 = never). An
     /// implausible clock never triggers a rotation: it would rotate on every boot before NTP.
-    public static func isDue(createdMs: Int64, nowMs: Int64, periodDays: Int64) -> Bool {
+    /// `dayMs` is 86 400 000 in service (`identity.rotation_day_s` shortens it for tests).
+    public static func isDue(createdMs: Int64, nowMs: Int64, periodDays: Int64, dayMs: Int64 = 86_400_000) -> Bool {
         guard periodDays > 0, nowMs >= plausibleWallMsMin, createdMs > 0 else { return false }
-        return nowMs - createdMs >= periodDays * 86_400_000
+        return nowMs - createdMs >= periodDays * dayMs
     }
 }

@@ -188,8 +188,8 @@ public final class IdentityStore {
         try syncDir(dir)
     }
 
-    public func rotationDue(nowMs: Int64, periodDays: Int64) -> Bool {
-        KeyRotationPolicy.isDue(createdMs: state.keyCreatedMs, nowMs: nowMs, periodDays: periodDays)
+    public func rotationDue(nowMs: Int64, periodDays: Int64, dayMs: Int64 = 86_400_000) -> Bool {
+        KeyRotationPolicy.isDue(createdMs: state.keyCreatedMs, nowMs: nowMs, periodDays: periodDays, dayMs: dayMs)
     }
 
     static func generate(_ random: RandomSource) throws(IdentityError) -> DeviceSigner {

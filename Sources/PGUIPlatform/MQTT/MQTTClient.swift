@@ -61,13 +61,19 @@ public protocol MQTTClientDelegate: AnyObject {
     /// QoS 1: the broker acknowledged the publish with this token (PUBACK).
     func mqttDelivered(token: Int32)
     func mqttPublishFailed(token: Int32, code: Int32)
+    /// A connection attempt failed (TLS, credentials, broker unreachable); a retry is scheduled.
+    func mqttConnectFailed(code: Int32)
+}
+
+extension MQTTClientDelegate {
+    public func mqttConnectFailed(code: Int32) {}
 }
 
 /// A generic Paho MQTTAsync client driven by the event loop: connect with bounded, jittered
 /// back-off, subscribe, publish QoS 0/1 with completion. Paho's threads only fill the mailbox.
 public final class MQTTClient {
     public let name: StaticString
-    let options: MQTTOptions
+    public private(set) var options: MQTTOptions
     var client: MQTTAsync? = nil
     let mailbox: MQTTMailbox
     public var delegate: (any MQTTClientDelegate)? = nil
@@ -128,12 +134,7 @@ public final class MQTTClient {
         ssl.pointee.enableServerCertAuth = 1
         ssl.pointee.verify = 1
         ssl.pointee.sslVersion = MQTT_SSL_VERSION_TLS_1_2
-        if !options.certFile.isEmpty {
-            ssl.pointee.keyStore = UnsafePointer(own(options.certFile))
-            ssl.pointee.privateKey = UnsafePointer(own(options.keyFile))
-        }
-        if !options.username.isEmpty { credentials[0] = UnsafePointer(own(options.username)) }
-        if !options.password.isEmpty { credentials[1] = UnsafePointer(own(options.password)) }
+        applyCredentials()
         if !options.willTopic.isEmpty {
             will.pointee.topicName = UnsafePointer(own(options.willTopic))
             will.pointee.message = UnsafePointer(own(options.willPayload))
@@ -164,6 +165,53 @@ public final class MQTTClient {
         })
         guard src == MQTTASYNC_SUCCESS else { throw MQTTError("mqtt \(name): MQTTAsync_setCallbacks returned \(src); link not started") }
         }
+
+    /// Connects again with other client credentials (a credential rotation or its fall-back): the
+    /// Paho handle is destroyed (a clean DISCONNECT, so no Last Will; its TLS context and session go
+    /// with it, so the new certificate is presented on a fresh handshake) and created anew. Events
+    /// of the old handle still in the mailbox are dropped; the delegate hears `mqttDisconnected`.
+    /// `reconnectNow: false` only changes what later reconnects use (the same credentials moved to
+    /// another file); the connection stays up.
+    public func replaceCredentials(certFile: String, keyFile: String, username: String, password: String, reconnectNow: Bool = true) throws(MQTTError) {
+        var o = options
+        o.certFile = certFile
+        o.keyFile = keyFile
+        o.username = username
+        o.password = password
+        if let p = o.problem() { throw MQTTError("mqtt \(name): \(p); credentials not replaced") }
+        guard reconnectNow, client != nil else {
+            options = o
+            if client != nil { applyCredentials() }
+            return
+        }
+        let wasConnected = isConnected
+        if client != nil { MQTTAsync_destroy(&client) }
+        client = nil
+        mailbox.discardAll()
+        isConnected = false
+        connecting = false
+        attempt = 0
+        lastError = ""
+        for p in cStrings { free(p) }
+        cStrings.removeAll(keepingCapacity: true)
+        ssl.pointee = pgui_mqtt_ssl_options()
+        will.pointee = pgui_mqtt_will_options()
+        credentials[0] = nil
+        credentials[1] = nil
+        options = o
+        if wasConnected { delegate?.mqttDisconnected("reconnecting with other credentials") }
+        try setUp()
+        if let loop { loop.rearm(timer: timerFd, firstMs: 86_400_000, intervalMs: 0) }
+        connect()
+    }
+
+    /// Client certificate/key and username/password for the next MQTTAsync_connect (which copies them).
+    private func applyCredentials() {
+        ssl.pointee.keyStore = options.certFile.isEmpty ? nil : UnsafePointer(own(options.certFile))
+        ssl.pointee.privateKey = options.keyFile.isEmpty ? nil : UnsafePointer(own(options.keyFile))
+        credentials[0] = options.username.isEmpty ? nil : UnsafePointer(own(options.username))
+        credentials[1] = options.password.isEmpty ? nil : UnsafePointer(own(options.password))
+    }
 
     deinit {
         if client != nil { MQTTAsync_destroy(&client) }
@@ -295,6 +343,7 @@ public final class MQTTClient {
             case .connectFailed:
                 connecting = false
                 scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
+                delegate?.mqttConnectFailed(code: c.code)
             case .lost:
                 isConnected = false
                 connecting = false

@@ -102,6 +102,16 @@ final class MQTTMailbox {
         return true
     }
 
+    /// Loop thread: drops every queued event and message (those of a Paho handle just destroyed).
+    func discardAll() {
+        pgui_mutex_lock(mutex)
+        controlHead = 0
+        controlCount = 0
+        messageHead = 0
+        messageCount = 0
+        pgui_mutex_unlock(mutex)
+    }
+
     /// Loop thread: clears the eventfd.
     func acknowledgeSignal() {
         var v: UInt64 = 0
