@@ -14,6 +14,7 @@ enum Bench {
         ("update-verify", benchUpdateVerify),
         ("journal", benchJournal),
         ("setpoints", benchSetpoints),
+        ("footprint", benchFootprint),
     ]
 
     static func run(_ names: [String]) -> Int32 {
