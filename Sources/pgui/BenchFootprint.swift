@@ -84,7 +84,8 @@ final class FootprintLoop {
         w.endArray()
         w.endObject()
         let ack = setpoints.receive(w.bytes, source: "bench")
-        if !String(decoding: ack, as: UTF8.self).contains("\"accepted\"") && failure == nil {
+        let status = (try? JSONParser.parse(ack))?["status"]?.stringValue
+        if status != "accepted" && failure == nil {
             failure = "schedule refused: \(String(decoding: ack, as: UTF8.self))"
         }
     }
@@ -122,7 +123,9 @@ extension Bench {
     static let footprintLate = 10_000
 
     static func benchFootprint() -> Bool {
-        printOut("bench footprint: this executable \(executablePath()): \(executableBytes()) bytes")
+        // The last two path components (out/<arch>/pgui → <arch>/pgui): which build was measured.
+        let parts = executablePath().split(separator: "/")
+        printOut("bench footprint: executable \(parts.suffix(2).joined(separator: "/")): \(executableBytes()) bytes")
         let level = Log.level
         Log.level = .warn
         defer { Log.level = level }
