@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -110,6 +111,17 @@ static inline long pgui_rss_kib(void) {
     if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
     fclose(f);
     return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+// Heap bytes in use: glibc's mallinfo2 (2.33+; every arena) chunks handed out plus mmapped ones.
+// -1 where the C library has no mallinfo2. Walks the free lists under the arena locks: for metrics
+// and benchmarks, not for hot paths.
+static inline long long pgui_heap_in_use_bytes(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    return (long long)(mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
 }
 // readdir(3) without touching `struct dirent` layout from Swift: the next regular file's name into
 // buf (NUL-terminated); returns 1 for a file, 0 at the end, -1 on error. Other entry types are skipped.

@@ -13,6 +13,10 @@ public enum ProvisioningApply {
         public var errors: [String]
         public var configDigestHex: String = ""
         public var deviceId: String = ""
+        /// The device's public identity for the receipt (applied bundles only).
+        public var identity: ProvisioningReceipt.Identity? = nil
+        /// Why the identity is missing from an applied receipt (the configuration stays applied).
+        public var identityError: String = ""
     }
 
     /// Reads every regular file of `dir` except our own result files, bounded in count and size.
@@ -62,6 +66,12 @@ public enum ProvisioningApply {
             try checkAuthority(files: files, plan: plan, dataDir: dataDir)
             try install(plan, dataDir: dataDir)
             outcome.applied = true
+            do throws(IdentityError) {
+                outcome.identity = try receiptIdentity(dataDir: dataDir, config: plan.config, nowMs: nowMs)
+            } catch {
+                outcome.identityError = error.description + "; the configuration is applied, the receipt has no key or CSR"
+                Log.warn("provision", outcome.identityError)
+            }
         } catch {
             outcome.errors.append(error.description)
         }
@@ -139,25 +149,24 @@ public enum ProvisioningApply {
         for n in stale { unlink(folder + "/" + n) }
     }
 
-    /// Result and receipt on the stick; a read-only or removed stick is logged, not fatal.
+    /// Result and receipt (`ProvisioningReceipt`: public material only) on the stick; a read-only or
+    /// removed stick is logged, not fatal.
     static func writeBack(_ o: Outcome, stickDir: String, nowMs: Int64) {
         var result = o.applied ? "ok: configuration applied\n" : "error: nothing was applied\n"
         for e in o.errors { result += e + "\n" }
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("v", 1)
-        w.field("device", o.deviceId)
-        w.field("result", o.applied ? "applied" : "rejected")
-        w.field("time", nowMs)
-        if o.applied { w.field("config_sha256", o.configDigestHex) }
-        w.key("errors")
-        w.beginArray()
-        for e in o.errors { w.value(e) }
-        w.endArray()
-        w.endObject()
+        if let i = o.identity { result += "device key kid \(i.kid); public key and CSR in \(receiptName)\n" }
+        if !o.identityError.isEmpty { result += "warning: " + o.identityError + "\n" }
+        var receipt = ProvisioningReceipt()
+        receipt.device = o.deviceId
+        receipt.applied = o.applied
+        receipt.timeMs = nowMs
+        receipt.configSHA256 = o.configDigestHex
+        receipt.identity = o.identity
+        receipt.identityError = o.identityError
+        receipt.errors = o.errors
         do throws(SystemError) {
             try Files.writeAtomically(stickDir + "/" + resultName, Array(result.utf8), mode: 0o644)
-            try Files.writeAtomically(stickDir + "/" + receiptName, w.bytes + [ASCII.lf], mode: 0o644)
+            try Files.writeAtomically(stickDir + "/" + receiptName, receipt.encode(), mode: 0o644)
         } catch {
             Log.warn("provision", "cannot write the result to the stick: \(error.description)")
         }

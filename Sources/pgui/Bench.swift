@@ -15,6 +15,7 @@ enum Bench {
         ("journal", benchJournal),
         ("setpoints", benchSetpoints),
         ("inbound", benchInbound),
+        ("footprint", benchFootprint),
     ]
 
     static func run(_ names: [String]) -> Int32 {

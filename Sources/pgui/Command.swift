@@ -47,6 +47,7 @@ enum Command {
             let o = ProvisioningApply.run(stickDir: args[1], dataDir: args[3], nowMs: SystemClock().wallMs())
             for e in o.errors { printErr("pgui provision: \(e)") }
             if o.applied { printOut("provisioned \(o.deviceId) (config sha256 \(o.configDigestHex))") }
+            if let i = o.identity { printOut("device key kid \(i.kid); public key and CSR in \(ProvisioningApply.receiptName)") }
             return o.applied ? Exit.ok : Exit.failure
         case "verify-signature":
             return VerifySignature.run(Array(args.dropFirst()))

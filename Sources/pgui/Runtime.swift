@@ -87,8 +87,8 @@ enum Runtime {
                 m.meterReads = meter.samples
                 m.meterErrors = meter.gaps
                 m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
-                m.rssKiB = Int64(pgui_rss_kib())
                 m.loopIterations = loop.iterations
+                MetricsWiring.fill(&m, servers: EMSWiring.keep)
                 return m
             })
         guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),

@@ -11,9 +11,20 @@ public struct Metrics {
     public var meterErrors: UInt64 = 0
     public var balReconnects: UInt64 = 0
     public var dsoReconnects: UInt64 = 0
+    /// Modbus TCP frames answered (data or exception).
     public var modbusRequests: UInt64 = 0
+    /// Exception answers (writes, unknown addresses) and connections dropped for malformed frames.
+    public var modbusErrors: UInt64 = 0
+    /// Connections refused because every slot was busy (ems.modbus_connections_max).
+    public var modbusRefused: UInt64 = 0
+    /// HTTP requests answered, malformed ones included.
     public var httpRequests: UInt64 = 0
+    /// HTTP answers with a status of 400 or more.
+    public var httpErrors: UInt64 = 0
+    public var httpRefused: UInt64 = 0
     public var rssKiB: Int64 = 0
+    /// Heap bytes handed out by malloc (glibc mallinfo2); -1 when unknown.
+    public var heapInUseBytes: Int64 = -1
     public var loopIterations: UInt64 = 0
 
     public init() {}
@@ -31,9 +42,14 @@ public struct Metrics {
         counter(&out, "pgui_meter_errors_total", "Meter reads that failed (timeouts, exceptions, garbage)", meterErrors)
         counter(&out, "pgui_bal_reconnects_total", "Reconnects of the BAL link", balReconnects)
         counter(&out, "pgui_dso_reconnects_total", "Reconnects of the DSO link", dsoReconnects)
-        counter(&out, "pgui_modbus_requests_total", "EMS Modbus TCP requests served", modbusRequests)
-        counter(&out, "pgui_http_requests_total", "EMS HTTP requests served", httpRequests)
+        counter(&out, "pgui_modbus_requests_total", "EMS Modbus TCP requests answered", modbusRequests)
+        counter(&out, "pgui_modbus_errors_total", "EMS Modbus TCP exception answers and connections dropped for malformed frames", modbusErrors)
+        counter(&out, "pgui_modbus_connections_refused_total", "EMS Modbus TCP connections refused: all slots busy", modbusRefused)
+        counter(&out, "pgui_http_requests_total", "EMS HTTP requests answered", httpRequests)
+        counter(&out, "pgui_http_errors_total", "EMS HTTP answers with status 400 or more", httpErrors)
+        counter(&out, "pgui_http_connections_refused_total", "EMS HTTP connections refused: all slots busy", httpRefused)
         gauge(&out, "pgui_resident_memory_kib", "Resident set size in KiB", rssKiB)
+        if heapInUseBytes >= 0 { gauge(&out, "pgui_heap_in_use_bytes", "Heap bytes allocated by malloc (glibc mallinfo2)", heapInUseBytes) }
         counter(&out, "pgui_loop_iterations_total", "Event loop iterations", loopIterations)
     }
 

@@ -26,6 +26,8 @@ public final class ModbusEMSServer {
     var badLog = RateLimitedLog()
     public private(set) var requests: UInt64 = 0
     public private(set) var exceptions: UInt64 = 0
+    /// Connections dropped for a malformed frame or a failed send.
+    public private(set) var dropped: UInt64 = 0
 
     /// `refresh` fills the image with the current and next set-points before each answer;
     /// `refreshMeter` puts the latest measurement into the SunSpec block.
@@ -83,6 +85,7 @@ public final class ModbusEMSServer {
                 if consumed > 0 { input.removeFirst(consumed) }
                 return verdict
             case .malformed(let why):
+                dropped += 1
                 badLog.warn("modbus", "dropped a connection: malformed frame (\(why))")
                 return .close
             case .frame(let length):
@@ -109,6 +112,7 @@ public final class ModbusEMSServer {
                     rc = input.withUnsafeBufferPointer { modbus_reply_exception(ctx, $0.baseAddress! + consumed, UInt32(code)) }
                 }
                 if rc < 0 {
+                    dropped += 1
                     badLog.warn("modbus", "dropped a connection: cannot send the answer (\(errnoText(pgui_modbus_errno())))")
                     return .close
                 }
@@ -160,6 +164,8 @@ public final class HTTPEMSServer {
     var badLog = RateLimitedLog()
     var body: [UInt8] = []
     public private(set) var requests: UInt64 = 0
+    /// Answers with a status of 400 or more (malformed requests, wrong methods, unknown paths).
+    public private(set) var errors: UInt64 = 0
 
     /// `route` writes the JSON body for a GET of `path` and returns the status (200/404).
     public init(bind: String, port: Int, limits: TCPServer.Limits, route: @escaping Route) throws(EMSError) {
@@ -184,6 +190,8 @@ public final class HTTPEMSServer {
         case .incomplete:
             return .waiting
         case .error(let status, let reason):
+            requests += 1
+            errors += 1
             badLog.warn("http", "answered \(status): \(reason)")
             errorBody(reason)
             HTTPRequestParser.response(status: status, body: body, into: &output)
@@ -191,12 +199,14 @@ public final class HTTPEMSServer {
             requests += 1
             let head = r.method == "HEAD"
             if r.method != "GET" && !head {
+                errors += 1
                 errorBody("method \(printable(Array(r.method.utf8)[...], max: 16)) is not allowed; use GET")
                 HTTPRequestParser.response(status: 405, body: body, into: &output)
             } else {
                 body.removeAll(keepingCapacity: true)
                 var contentType = "application/json"
                 let status = route(r.path, &body, &contentType)
+                if status >= 400 { errors += 1 }
                 HTTPRequestParser.response(status: status, body: body, contentType: contentType, headMethod: head, into: &output)
             }
         }

@@ -41,7 +41,7 @@ public final class IdentityStore {
 
     public static func directory(dataDir: String) -> String { dataDir + "/identity" }
 
-    private init(dir: String, device: String, random: RandomSource, current: DeviceSigner, state: IdentityState, seqBlock: UInt64) {
+    init(dir: String, device: String, random: RandomSource, current: DeviceSigner, state: IdentityState, seqBlock: UInt64) {
         self.dir = dir
         self.device = device
         self.random = random
