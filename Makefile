@@ -61,7 +61,7 @@ demo: $(OUT)/x86_64/pgui
 bench: firmware-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
-	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python "$$b" || exit 1; done
+	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
 BOARD ?= qemu-virt-aarch64

@@ -14,7 +14,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file dpkg-dev
   libmbedtls-dev libpaho-mqtt-dev libssl-dev libmodbus-dev
-  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv)
+  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
   libpaho-mqtt-dev libpaho-mqtt1.3 libssl-dev libssl3)
 PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect)

@@ -42,6 +42,10 @@ def config(tmp_path):
 
     def make(extra="", base=True, name="pgui.conf"):
         text = (f"device.id = gw-test\ndata.dir = {data}\n" if base else "") + extra
+        # The EMS servers stay off unless a test asks for them: the default ports 8502/8000 would
+        # collide with other runs on the same machine.
+        if base:
+            text += "".join(f"ems.{k} = 0\n" for k in ("modbus_port", "http_port") if f"ems.{k}" not in extra)
         path = tmp_path / name
         path.write_text(text)
         return path
