@@ -78,6 +78,8 @@ final class BALLink: MQTTClientDelegate {
     private var announcementToken: Int32? = nil
     private var lastStatusMs: Int64 = 0
     private(set) var connects: UInt64 = 0
+    private var connectedSinceMs: Int64 = 0
+    let limits: BALPublisherLimits
     /// Set once the link first reached the broker (the appliance marks an update good on it).
     var onFirstConnect: (() -> Void)? = nil
     var lastMeterReadMs: () -> Int64? = { nil }
@@ -110,6 +112,7 @@ final class BALLink: MQTTClientDelegate {
         var limits = BALPublisherLimits()
         limits.inFlightMax = Int(config.inFlightMax)
         limits.drainPerSecondMax = Int(config.drainPerSecondMax)
+        self.limits = limits
         publisher = BALPublisher(measurementsTopic: topics.measurements, limits: limits, watermark: journal.stats.ackedSeq)
         statusIntervalMs = config.statusIntervalS * 1_000
     }
@@ -128,12 +131,21 @@ final class BALLink: MQTTClientDelegate {
     func tick(_ wallMs: Int64, _ monoMs: Int64) {
         guard mqtt.isConnected else { return }
         publisher.pump(nowMs: monoMs, store: &store, transport: &transport)
-        if monoMs - lastStatusMs >= statusIntervalMs { publishStatus(wallMs, monoMs) }
+        if monoMs - lastStatusMs >= statusIntervalMs || statusChanged(wallMs) { publishStatus(wallMs, monoMs) }
     }
 
     /// A group just committed to the journal: published at once when the link is up.
     func committed(seq: UInt64, payload: [UInt8]) {
         publisher.committed(seq: seq, payload: payload, store: &store, transport: &transport)
+    }
+
+    /// What the last status said that a BAL must not wait a whole status interval to learn: the
+    /// first meter read (the birth message usually precedes it), the clock state, new losses.
+    private var published = (meterRead: false, clockSynced: false, lost: UInt64(0))
+
+    private func statusChanged(_ wallMs: Int64) -> Bool {
+        published.meterRead != (lastMeterReadMs() != nil) || published.clockSynced != (wallMs >= plausibleWallMsMin)
+            || published.lost != store.journal.stats.lostCount
     }
 
     func publishStatus(_ wallMs: Int64, _ monoMs: Int64) {
@@ -150,7 +162,13 @@ final class BALLink: MQTTClientDelegate {
         s.lostFirstSeq = j.lostFirstSeq
         s.lostLastSeq = j.lostLastSeq
         s.lastMeterReadMs = lastMeterReadMs()
+        s.link.connectedSinceMs = connectedSinceMs
+        s.link.reconnects = connects > 0 ? connects - 1 : 0
+        s.link.inFlight = Int64(publisher.inFlightCount)
+        s.link.inFlightMax = Int64(limits.inFlightMax)
+        s.link.drainPerSecondMax = Int64(limits.drainPerSecondMax)
         s.encode(into: &status)
+        published = (s.lastMeterReadMs != nil, s.clockSynced, s.lostGroups)
         _ = transport.publish(topic: topics.status, payload: status.bytes, retained: true)
         lastStatusMs = monoMs
     }
@@ -158,6 +176,7 @@ final class BALLink: MQTTClientDelegate {
     func mqttConnected() {
         connects += 1
         let clock = SystemClock()
+        connectedSinceMs = clock.wallMs()
         // Birth first: the BAL learns (or confirms) the key before any group signed with it.
         publishStatus(clock.wallMs(), clock.monotonicMs())
         if let a = identity.announcement {

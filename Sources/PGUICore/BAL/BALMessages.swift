@@ -33,6 +33,10 @@ public struct BALStatus {
     public var lostLastSeq: UInt64? = nil
     public var lastMeterReadMs: Int64? = nil
     public var backlogGroups: UInt64 = 0
+    /// The link itself (`link` object): when this connection came up (wall clock, ms), how many
+    /// times the link reconnected since start, groups published and not yet acknowledged, and the
+    /// configured in-flight and drain limits, so the BAL can tell a draining device from a stuck one.
+    public var link = BALLinkState()
 
     public init(deviceId: String, online: Bool) {
         self.deviceId = deviceId
@@ -65,7 +69,31 @@ public struct BALStatus {
                 w.endArray()
             }
             w.field("last_meter_read", lastMeterReadMs)
+            w.key("link")
+            link.encode(into: &w)
         }
+        w.endObject()
+    }
+}
+
+/// The `link` object of the status message (docs/bal-protocol.md).
+public struct BALLinkState: Equatable {
+    public var connectedSinceMs: Int64 = 0
+    public var reconnects: UInt64 = 0
+    public var inFlight: Int64 = 0
+    public var inFlightMax: Int64 = 0
+    public var drainPerSecondMax: Int64 = 0
+
+    public init() {}
+
+    func encode(into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("state", "connected")
+        w.field("since", connectedSinceMs)
+        w.field("reconnects", reconnects)
+        w.field("inflight", inFlight)
+        w.field("inflight_max", inFlightMax)
+        w.field("drain_per_s", drainPerSecondMax)
         w.endObject()
     }
 }
