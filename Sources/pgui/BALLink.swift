@@ -216,7 +216,10 @@ final class BALLink: MQTTClientDelegate {
             }
             return
         }
-        publisher.published(token: token, store: &store)
+        guard publisher.published(token: token, store: &store) != nil else { return }
+        // A slot of the in-flight window is free: refill it now, not at the next 100 ms tick (which
+        // capped a drain at inflight_max × 10 groups/s whatever bal.drain_per_s allowed).
+        publisher.pump(nowMs: SystemClock().monotonicMs(), store: &store, transport: &transport)
     }
 
     func mqttPublishFailed(token: Int32, code: Int32) {

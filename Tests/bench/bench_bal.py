@@ -39,8 +39,10 @@ USERS = {"gw-bench": "gw-secret", "bal": "bal-secret", "raw": "raw-secret"}
 WINDOW_S_DEFAULT = 10          # GroupConfig.defaultWindowS
 DRAIN_PER_S_DEFAULT = 50       # bal.drain_per_s default
 INFLIGHT_DEFAULT = 16          # bal.inflight_max default
-LATENCY_SECONDS = 60
+LATENCY_SECONDS = int(os.environ.get("PGUI_BAL_BENCH_LATENCY_S", 60))
 RAW_MESSAGES = 4000
+LATENCY_RAW_MESSAGES = 200
+PERIOD_MS = 1000               # meter.period_ms of the latency run (one sample per 1 s group)
 
 
 def ratio(subject, baseline):
@@ -137,7 +139,9 @@ def drain(arch, tmp, broker, groups):
         stop_device(proc)
         bal.close()
     if done is None:
-        log = (tmp / f"drain-{arch}.log").read_text()[-2000:]
+        log = "\n".join(x for x in (tmp / f"drain-{arch}.log").read_text().splitlines() if " meter: " not in x)[-3000:]
+        v = bal.verdicts()
+        log += f"\nverdicts: {len(v)}, ok {len([x for x in v if x['verdict'] == 'ok'])}, last {v[-3:]}"
         print(f"bench bal-drain {arch}: the reference BAL did not verify all {groups} groups\n{log}")
         return None
     birth = min(x["received"] for x in done if x["verdict"] == "status")
@@ -159,7 +163,7 @@ def raw_baseline(broker, size, count):
     sub.username_pw_set("raw", "raw-secret")
 
     def on_message(c, u, m):
-        received.append(time.time_ns() // 1_000_000 - int(m.payload[:13]))
+        received.append((time.time_ns() - int(m.payload[:19])) / 1e6)  # ms
         if len(received) >= count:
             got_all.set()
     sub.on_message = on_message
@@ -177,17 +181,27 @@ def raw_baseline(broker, size, count):
     pub.max_queued_messages_set(0)
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
-    filler = b"x" * max(size - 13, 0)
+    filler = b"x" * max(size - 19, 0)
     t = time.monotonic()
     for _ in range(count):
-        pub.publish("bench/raw", str(time.time_ns() // 1_000_000).encode() + filler, qos=1)
+        pub.publish("bench/raw", str(time.time_ns()).encode() + filler, qos=1)
     got_all.wait(120)
     secs = time.monotonic() - t
+    rate = len(received) / secs
+    # Latency: one message at a time (the burst above measures queueing, not the path).
+    received.clear()
+    for i in range(LATENCY_RAW_MESSAGES):
+        got_all.clear()
+        n = len(received)
+        pub.publish("bench/raw", str(time.time_ns()).encode() + filler, qos=1)
+        deadline = time.monotonic() + 5
+        while len(received) == n and time.monotonic() < deadline:
+            time.sleep(0.001)
     pub.loop_stop()
     pub.disconnect()
     sub.loop_stop()
     sub.disconnect()
-    return {"rate": len(received) / secs, "p50": pct(received, 50), "p99": pct(received, 99), "n": len(received)}
+    return {"rate": rate, "p50": pct(received, 50), "p99": pct(received, 99), "n": len(received)}
 
 
 def latency(arch, tmp, broker):
@@ -210,7 +224,9 @@ def latency(arch, tmp, broker):
         bal.close()
     ok = [x for x in bal.verdicts() if x["verdict"] == "ok"][1:]  # the first group may be partial
     sample = [x["received"] - x["newest_sample"] for x in ok]
-    return {"n": len(ok), "p50": pct(sample, 50), "p99": pct(sample, 99)}
+    closed = [x["received"] - x["end"] for x in ok]
+    return {"n": len(ok), "p50": pct(sample, 50), "p99": pct(sample, 99),
+            "end_p50": pct(closed, 50), "end_p99": pct(closed, 99)}
 
 
 def main():
@@ -218,12 +234,17 @@ def main():
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        broker = Broker(tmp, users=USERS).start()
+        broker = Broker(tmp, users=USERS)
+        # mosquitto queues at most 1000 QoS 1 messages per subscriber by default and drops the rest:
+        # a drain outruns a verifying subscriber, so the BAL's broker needs a deeper queue (see
+        # docs/bal-protocol.md, Figures).
+        broker.extra_conf.append("max_queued_messages 100000")
+        broker.start()
         try:
             for arch in arches:
                 if not (OUT / arch / "pgui").exists():
                     continue
-                hours = 48 if arch == "x86_64" else 4
+                hours = int(os.environ.get("PGUI_BAL_BENCH_HOURS", 48 if arch == "x86_64" else 4))
                 groups = hours * 3600 // WINDOW_S_DEFAULT
                 d = drain(arch, tmp, broker, groups)
                 if d is None:
@@ -240,11 +261,20 @@ def main():
                       f"({d['bad']} rejected/duplicate verdicts)")
                 ok = ok and d["bad"] == 0
                 lat = latency(arch, tmp, broker)
-                print(f"bench bal-latency {arch}: newest sample→verified at the BAL p50 {lat['p50']} ms vs raw "
-                      f"publish→subscriber p50 {raw['p50']} ms = ratio {ratio(lat['p50'], max(raw['p50'], 1))} "
-                      f"(1 s groups of 1 s samples, {lat['n']} groups)")
-                print(f"bench bal-latency {arch}: newest sample→verified at the BAL p99 {lat['p99']} ms vs raw "
-                      f"publish→subscriber p99 {raw['p99']} ms = ratio {ratio(lat['p99'], max(raw['p99'], 1))}")
+                # Floor of any windowed design: the newest sample waits one meter period for the sample
+                # that closes its window, then at least one raw publish→subscriber trip.
+                floor50, floor99 = PERIOD_MS + raw["p50"], PERIOD_MS + raw["p99"]
+                print(f"bench bal-latency {arch}: newest sample→verified at the BAL p50 {lat['p50']} ms vs floor "
+                      f"(meter period {PERIOD_MS} ms + raw publish→subscriber p50) {floor50:.1f} ms = ratio "
+                      f"{ratio(lat['p50'], floor50)} (1 s groups of 1 s samples, {lat['n']} groups)")
+                print(f"bench bal-latency {arch}: newest sample→verified at the BAL p99 {lat['p99']} ms vs floor "
+                      f"(meter period {PERIOD_MS} ms + raw publish→subscriber p99) {floor99:.1f} ms = ratio "
+                      f"{ratio(lat['p99'], floor99)}")
+                # The newest sample waits one period for the sample that closes its window; from the
+                # window's end on, what remains is signing, journalling, TLS, broker and verification.
+                print(f"bench bal-latency {arch}: window end→verified at the BAL p50 {lat['end_p50']} ms, "
+                      f"p99 {lat['end_p99']} ms vs raw publish→subscriber p50 {raw['p50']:.1f} ms = ratio "
+                      f"{ratio(lat['end_p50'], raw['p50'])}")
                 ok = ok and lat["n"] > 0
         finally:
             broker.stop()

@@ -156,9 +156,10 @@ class ReferenceBAL:
         dev.seen.add(seq)
         self.verified += 1
         samples = body.get("samples", [])
-        # newest_sample/received (UTC ms, this machine's clock): sample-to-BAL latency for benchmarks.
+        # newest_sample/end/received (UTC ms, this machine's clock): sample-to-BAL latency for benchmarks.
         self.say("ok", device=name, seq=seq, kid=kid, samples=len(samples),
-                 newest_sample=max((x.get("t", 0) for x in samples), default=0), received=self.received_ms)
+                 newest_sample=max((x.get("t", 0) for x in samples), default=0), end=body.get("end", 0),
+                 received=self.received_ms)
 
     def on_rotation(self, name, payload):
         dev = self.device(name)
