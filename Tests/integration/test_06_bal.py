@@ -3,6 +3,7 @@
 import datetime
 import json
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -281,16 +282,17 @@ def test_bad_server_certificate_is_refused_and_reported(fw, config, tmp_path, ki
         broker.stop()
     # Refused: no CONNACK, nothing published (the reference BAL on the good listener saw nothing,
     # not even the birth message).
-    assert [x for x in refused if x["verdict"] != "status" or x.get("device") != "gw-test"] == [], refused
-    assert "connect refused: TLS: " + REASONS[kind] in log, log
+    assert refused == [], refused
+    assert "connect failed on TLS: " + REASONS[kind] in log, log
     assert "nothing sent, no plaintext fallback" in log
     head = log.split("bal: connected")[0]
-    assert "bal: connect refused" in head, log
+    assert "bal: connect failed on TLS" in head, log
     # Kept retrying with back-off: several TLS connections reached the broker's bad listener, and
     # none was plaintext (mosquitto would log an SSL "wrong version number" / protocol error).
     attempts = broker_log.count(f"on port {broker.port}")
     assert attempts >= 3, broker_log
     assert "wrong version number" not in broker_log and "http request" not in broker_log, broker_log
-    # Journalling went on meanwhile.
-    assert "groups signed and journalled" in log and "after 0 samples" not in log, log
+    # Signing and journalling went on meanwhile (2 s groups over the 5 s of refusal).
+    journalled = re.search(r"after \d+ samples, (\d+) groups signed and journalled", log)
+    assert journalled and int(journalled.group(1)) >= 2, log
 

@@ -332,7 +332,7 @@ public final class MQTTClient {
                 watchTLS(false)
                 if let tls {
                     // Refused, never downgraded: there is no plaintext path to fall back to.
-                    scheduleReconnect("connect refused: \(tls); nothing sent, no plaintext fallback")
+                    scheduleReconnect("connect failed on \(tls); nothing sent, no plaintext fallback")
                 } else {
                     scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
                 }
