@@ -11,7 +11,8 @@
   c. sample-to-BAL latency p50/p99 in live mode (simulated meter, 1 s groups) for at most 60 s, vs
      the raw publisher's publish-to-subscriber latency.
 
-x86_64 only by default (PGUI_BAL_BENCH_ARCHES="x86_64 aarch64" adds qemu runs with a 4-hour ring).
+x86_64 only by default (PGUI_BAL_BENCH_ARCHES="x86_64 aarch64" adds qemu runs with a 4-hour backlog;
+PGUI_BAL_BENCH_HOURS and PGUI_BAL_BENCH_LATENCY_S shorten a run while iterating).
 Run by `make bench` with PGUI_OUT; the whole script takes about two minutes on x86_64."""
 import json
 import os
@@ -255,7 +256,7 @@ def main():
                       f"({d['size']}-byte JWS, in-flight {INFLIGHT_DEFAULT}) vs raw paho QoS 1 publisher→subscriber "
                       f"{raw['rate']:.0f} msg/s = ratio {ratio(d['rate'], raw['rate'])}")
                 default_s = groups / DRAIN_PER_S_DEFAULT
-                print(f"bench bal-drain {arch}: full {hours} h ring ({groups} groups) CONNACK→last verified "
+                print(f"bench bal-drain {arch}: {'full 48 h ring' if hours == 48 else f'{hours} h backlog'} ({groups} groups) CONNACK→last verified "
                       f"{d['secs']:.1f} s at bal.drain_per_s = 10000 vs default limit {DRAIN_PER_S_DEFAULT}/s "
                       f"→ {default_s:.0f} s = ratio {ratio(d['secs'], default_s)} "
                       f"({d['bad']} rejected/duplicate verdicts)")
