@@ -78,6 +78,8 @@ final class BALLink: MQTTClientDelegate {
     private var announcementToken: Int32? = nil
     private var lastStatusMs: Int64 = 0
     private(set) var connects: UInt64 = 0
+    private var connectedSinceMs: Int64 = 0
+    let limits: BALPublisherLimits
     /// Set once the link first reached the broker (the appliance marks an update good on it).
     var onFirstConnect: (() -> Void)? = nil
     var lastMeterReadMs: () -> Int64? = { nil }
@@ -124,6 +126,7 @@ final class BALLink: MQTTClientDelegate {
         var limits = BALPublisherLimits()
         limits.inFlightMax = Int(config.inFlightMax)
         limits.drainPerSecondMax = Int(config.drainPerSecondMax)
+        self.limits = limits
         publisher = BALPublisher(measurementsTopic: topics.measurements, limits: limits, watermark: journal.stats.ackedSeq)
         statusIntervalMs = config.statusIntervalS * 1_000
     }
@@ -144,12 +147,21 @@ final class BALLink: MQTTClientDelegate {
         rotation?.tick(wallMs, monoMs)
         guard mqtt.isConnected else { return }
         publisher.pump(nowMs: monoMs, store: &store, transport: &transport)
-        if monoMs - lastStatusMs >= statusIntervalMs { publishStatus(wallMs, monoMs) }
+        if monoMs - lastStatusMs >= statusIntervalMs || statusChanged(wallMs) { publishStatus(wallMs, monoMs) }
     }
 
     /// A group just committed to the journal: published at once when the link is up.
     func committed(seq: UInt64, payload: [UInt8]) {
         publisher.committed(seq: seq, payload: payload, store: &store, transport: &transport)
+    }
+
+    /// What the last status said that a BAL must not wait a whole status interval to learn: the
+    /// first meter read (the birth message usually precedes it), the clock state, new losses.
+    private var published = (meterRead: false, clockSynced: false, lost: UInt64(0))
+
+    private func statusChanged(_ wallMs: Int64) -> Bool {
+        published.meterRead != (lastMeterReadMs() != nil) || published.clockSynced != (wallMs >= plausibleWallMsMin)
+            || published.lost != store.journal.stats.lostCount
     }
 
     func publishStatus(_ wallMs: Int64, _ monoMs: Int64) {
@@ -168,7 +180,13 @@ final class BALLink: MQTTClientDelegate {
         s.lastMeterReadMs = lastMeterReadMs()
         s.inboundRejected = inbound.rejected
         s.notarizedSeq = inbound.notarizedSeqMax
+        s.link.connectedSinceMs = connectedSinceMs
+        s.link.reconnects = connects > 0 ? connects - 1 : 0
+        s.link.inFlight = Int64(publisher.inFlightCount)
+        s.link.inFlightMax = Int64(limits.inFlightMax)
+        s.link.drainPerSecondMax = Int64(limits.drainPerSecondMax)
         s.encode(into: &status)
+        published = (s.lastMeterReadMs != nil, s.clockSynced, s.lostGroups)
         _ = transport.publish(topic: topics.status, payload: status.bytes, retained: true)
         lastStatusMs = monoMs
     }
@@ -177,6 +195,7 @@ final class BALLink: MQTTClientDelegate {
         connects += 1
         let clock = SystemClock()
         rotation?.connected(wallMs: clock.wallMs())
+        connectedSinceMs = clock.wallMs()
         // Birth first: the BAL learns (or confirms) the key before any group signed with it.
         publishStatus(clock.wallMs(), clock.monotonicMs())
         if let a = identity.announcement {
@@ -224,7 +243,10 @@ final class BALLink: MQTTClientDelegate {
             }
             return
         }
-        publisher.published(token: token, store: &store)
+        guard publisher.published(token: token, store: &store) != nil else { return }
+        // A slot of the in-flight window is free: refill it now, not at the next 100 ms tick (which
+        // capped a drain at inflight_max × 10 groups/s whatever bal.drain_per_s allowed).
+        publisher.pump(nowMs: SystemClock().monotonicMs(), store: &store, transport: &transport)
     }
 
     func mqttPublishFailed(token: Int32, code: Int32) {

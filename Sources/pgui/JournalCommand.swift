@@ -12,6 +12,7 @@ enum JournalCommand {
                pgui journal reset DIR --yes           delete the journal's own files (nothing else)
                pgui journal fill DIR --count N [--bytes B] [--seq-step K] [RING]
                pgui journal writer DIR [--count N] [--bytes B] [RING]   append+commit, print each committed seq
+               pgui journal fill-groups DATA_DIR --config FILE --count N   N signed simulated groups ending now (BAL bench)
           RING: --config FILE (journal.* keys) | --slots N --record-bytes B [--every-n K]  (used to create)
         """
 
@@ -43,6 +44,7 @@ enum JournalCommand {
             case "reset": return try reset(o)
             case "fill": return try fill(o)
             case "writer": return try writer(o)
+            case "fill-groups": return try fillGroups(o)
             default:
                 printErr("pgui journal: unknown verb '\(args[0])'\n\(usage)")
                 return Exit.usage

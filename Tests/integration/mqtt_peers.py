@@ -37,6 +37,7 @@ class Broker:
         self.persistence = persistence
         self.port = _free_port()
         self.proc = None
+        self.extra_conf = []  # more mosquitto.conf lines (e.g. a second listener), appended at start
         self._make_pki()
 
     # --- PKI ---------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class Broker:
         if self.acl:
             (d / "acl").write_text(self.acl)
             conf.append(f"acl_file {d / 'acl'}")
+        conf += self.extra_conf
         (d / "mosquitto.conf").write_text("\n".join(conf) + "\n")
         self.log = open(d / "mosquitto.log", "w")
         self.proc = subprocess.Popen(["mosquitto", "-c", str(d / "mosquitto.conf")], stdout=self.log, stderr=subprocess.STDOUT)

@@ -80,6 +80,7 @@ class ReferenceBAL:
         self.lock = threading.Lock()
         self.verified = 0
         self.rejected = 0
+        self.received_ms = 0
 
     def say(self, verdict, **fields):
         line = f"BAL {verdict:<7}" + "".join(f" {k}={v}" for k, v in fields.items())
@@ -91,7 +92,9 @@ class ReferenceBAL:
         return self.devices.setdefault(name, Device())
 
     def handle(self, topic, payload):
+        received_ms = time.time_ns() // 1_000_000  # arrival (this machine's clock): latency benchmarks
         with self.lock:
+            self.received_ms = received_ms
             parts = topic.split("/")
             base = self.prefix.split("/")
             if parts[:len(base)] != base or len(parts) < len(base) + 2:
@@ -125,8 +128,8 @@ class ReferenceBAL:
                 dev.keys[kid] = jwk
                 dev.current = kid
                 self.say("key", device=name, kid=kid, source="birth")
-        self.say("status", device=name, state=msg.get("state", "?"),
-                 **{k: msg[k] for k in ("fw", "journal_fill_pct", "lost_groups") if k in msg})
+        self.say("status", device=name, state=msg.get("state", "?"), received=self.received_ms,
+                 **{k: msg[k] for k in ("fw", "journal_fill_permille", "backlog_groups", "lost_groups") if k in msg})
 
     def on_measurement(self, name, payload):
         dev = self.device(name)
@@ -142,15 +145,21 @@ class ReferenceBAL:
         if body.get("device") != name:
             raise ValueError(f"payload device {body.get('device')} does not match topic device {name}")
         seq = body["seq"]
-        if seq in dev.seen or (dev.last_seq is not None and seq <= dev.last_seq):
+        # Deduplication rule (docs/bal-protocol.md): only a seq already accepted is a duplicate. A
+        # lower, unseen seq is a backlog group overtaken by the live lane: accepted, no gap.
+        if seq in dev.seen:
             self.say("dup", device=name, seq=seq)
             return
-        if dev.last_seq is not None and seq != dev.last_seq + 1:
+        if dev.last_seq is not None and seq > dev.last_seq + 1:
             self.say("gap", device=name, **{"from": dev.last_seq + 1, "to": seq - 1})
-        dev.last_seq = seq
+        dev.last_seq = seq if dev.last_seq is None else max(dev.last_seq, seq)
         dev.seen.add(seq)
         self.verified += 1
-        self.say("ok", device=name, seq=seq, kid=kid, samples=len(body.get("samples", [])))
+        samples = body.get("samples", [])
+        # newest_sample/end/received (UTC ms, this machine's clock): sample-to-BAL latency for benchmarks.
+        self.say("ok", device=name, seq=seq, kid=kid, samples=len(samples),
+                 newest_sample=max((x.get("t", 0) for x in samples), default=0), end=body.get("end", 0),
+                 received=self.received_ms)
 
     def on_rotation(self, name, payload):
         dev = self.device(name)

@@ -39,6 +39,10 @@ public struct BALStatus {
     public var inboundRejected: UInt64 = 0
     /// Highest sequence number a notarization receipt confirmed.
     public var notarizedSeq: UInt64? = nil
+    /// The link itself (`link` object): when this connection came up (wall clock, ms), how many
+    /// times the link reconnected since start, groups published and not yet acknowledged, and the
+    /// configured in-flight and drain limits, so the BAL can tell a draining device from a stuck one.
+    public var link = BALLinkState()
 
     public init(deviceId: String, online: Bool) {
         self.deviceId = deviceId
@@ -73,7 +77,31 @@ public struct BALStatus {
             w.field("last_meter_read", lastMeterReadMs)
             if inboundRejected > 0 { w.field("inbound_rejected", inboundRejected) }
             if let n = notarizedSeq { w.field("notarized_seq", n) }
+            w.key("link")
+            link.encode(into: &w)
         }
+        w.endObject()
+    }
+}
+
+/// The `link` object of the status message (docs/bal-protocol.md).
+public struct BALLinkState: Equatable {
+    public var connectedSinceMs: Int64 = 0
+    public var reconnects: UInt64 = 0
+    public var inFlight: Int64 = 0
+    public var inFlightMax: Int64 = 0
+    public var drainPerSecondMax: Int64 = 0
+
+    public init() {}
+
+    func encode(into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("state", "connected")
+        w.field("since", connectedSinceMs)
+        w.field("reconnects", reconnects)
+        w.field("inflight", inFlight)
+        w.field("inflight_max", inFlightMax)
+        w.field("drain_per_s", drainPerSecondMax)
         w.endObject()
     }
 }

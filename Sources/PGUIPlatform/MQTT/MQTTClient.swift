@@ -92,6 +92,10 @@ public final class MQTTClient {
     let ssl: UnsafeMutablePointer<MQTTAsync_SSLOptions>
     let will: UnsafeMutablePointer<MQTTAsync_willOptions>
     var lastError = ""
+    /// TLS diagnosis (CPaho shim): watching while a connect attempt runs; notes newer than `tlsNoteSince` are ours.
+    var tlsWatching = false
+    var tlsNoteSince: UInt = 0
+    var tlsNote = [UInt8](repeating: 0, count: 160)
     /// [username, password] C strings (or nil).
     let credentials: UnsafeMutablePointer<UnsafePointer<CChar>?>
 
@@ -185,6 +189,7 @@ public final class MQTTClient {
             return
         }
         let wasConnected = isConnected
+        watchTLS(false)
         if client != nil { MQTTAsync_destroy(&client) }
         client = nil
         mailbox.discardAll()
@@ -214,6 +219,7 @@ public final class MQTTClient {
     }
 
     deinit {
+        watchTLS(false)
         if client != nil { MQTTAsync_destroy(&client) }
         for p in cStrings { free(p) }
         uriArray.deallocate()
@@ -304,12 +310,40 @@ public final class MQTTClient {
         o.onFailure = { ctx, resp in
             Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.connectFailed, code: resp?.pointee.code ?? -1)
         }
+        watchTLS(true)
         let rc = MQTTAsync_connect(client, &o)
         if rc == MQTTASYNC_SUCCESS {
             connecting = true
         } else {
+            watchTLS(false)
             scheduleReconnect("MQTTAsync_connect returned \(rc)")
         }
+    }
+
+    /// Paho traces TLS details only while some client is connecting (see the CPaho shim).
+    func watchTLS(_ on: Bool) {
+        guard on != tlsWatching else { return }
+        if tlsNotes == nil {
+            guard let n = pgui_tls_notes_create() else { return }  // no diagnosis, the link still works
+            tlsNotes = n
+            MQTTAsync_setTraceCallback { _, message in pgui_tls_notes_record(tlsNotes, message) }
+        }
+        guard let notes = tlsNotes else { return }
+        tlsWatching = on
+        var g: UInt = 0
+        let anyConnecting = pgui_tls_notes_watch(notes, on ? 1 : 0, &g) != 0
+        MQTTAsync_setTraceLevel(anyConnecting ? MQTTASYNC_TRACE_PROTOCOL : MQTTASYNC_TRACE_FATAL)
+        if on { tlsNoteSince = g }
+    }
+
+    /// The handshake's failure reason from this attempt's TLS note, if there is one.
+    func tlsReason() -> String? {
+        guard let notes = tlsNotes else { return nil }
+        let n = tlsNote.withUnsafeMutableBytes { p in
+            pgui_tls_notes_take(notes, tlsNoteSince, p.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(p.count))
+        }
+        guard n > 0 else { return nil }
+        return TLSFailure.reason(note: Array(tlsNote[0..<Int(n)]), link: "\(name)")
     }
 
     func scheduleReconnect(_ why: String) {
@@ -334,6 +368,7 @@ public final class MQTTClient {
             switch c.kind {
             case .connected:
                 connecting = false
+                watchTLS(false)
                 isConnected = true
                 attempt = 0
                 lastError = ""
@@ -342,7 +377,14 @@ public final class MQTTClient {
                 delegate?.mqttConnected()
             case .connectFailed:
                 connecting = false
-                scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
+                let tls = c.code == -1 ? tlsReason() : nil
+                watchTLS(false)
+                if let tls {
+                    // Refused, never downgraded: there is no plaintext path to fall back to.
+                    scheduleReconnect("connect failed on \(tls); nothing sent, no plaintext fallback")
+                } else {
+                    scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
+                }
                 delegate?.mqttConnectFailed(code: c.code)
             case .lost:
                 isConnected = false
@@ -373,6 +415,10 @@ public final class MQTTClient {
         }
     }
 }
+
+/// The TLS notes Paho's trace callback fills (CPaho shim); created by the first client that connects,
+/// on the event loop, before the callback is installed, and never freed.
+nonisolated(unsafe) var tlsNotes: UnsafeMutablePointer<pgui_tls_notes>? = nil
 
 /// A malloc'd NUL-terminated copy of `s`, built from its UTF-8 bytes.
 func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
