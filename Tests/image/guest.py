@@ -62,18 +62,33 @@ class Guest:
         return out
 
     def monitor(self, command, timeout=30):
-        """One command on QEMU's human monitor (Unix socket); returns its output."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(timeout)
-            s.connect(self.monitor_path)
-            buf = b""
-            while not buf.endswith(b"(qemu) "):
-                buf += s.recv(4096)
-            s.sendall(command.encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"(qemu) "):
-                buf += s.recv(4096)
-        return buf.decode(errors="replace")
+        """One command on QEMU's human monitor (Unix socket); returns its output. QEMU serves one
+        monitor client at a time and notices a closed one only on its next poll, so a refused or
+        reset connection is tried again for a bounded time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(timeout)
+                    s.connect(self.monitor_path)
+                    buf = b""
+                    while not buf.endswith(b"(qemu) "):
+                        got = s.recv(4096)
+                        if not got:
+                            raise ConnectionResetError("monitor closed the connection")
+                        buf += got
+                    s.sendall(command.encode() + b"\n")
+                    buf = b""
+                    while not buf.endswith(b"(qemu) "):
+                        got = s.recv(4096)
+                        if not got:
+                            raise ConnectionResetError("monitor closed the connection")
+                        buf += got
+                return buf.decode(errors="replace")
+            except (ConnectionRefusedError, ConnectionResetError, BlockingIOError) as e:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"QEMU monitor: `{command}` not answered: {e}")
+                time.sleep(0.5)
 
     def plug_stick(self, name, path):
         """Hot-plugs a USB stick image (as a technician would)."""
@@ -81,8 +96,13 @@ class Guest:
         out = self.monitor(f"device_add usb-storage,bus=xhci.0,drive={name},id={name}-dev")
         assert "rror" not in out, out
 
-    def unplug_stick(self, name):
-        self.monitor(f"device_del {name}-dev")
+    def unplug_stick(self, name, timeout=30):
+        """Pulls a stick and waits until QEMU no longer lists it (device_del may complete later)."""
+        deadline = time.monotonic() + timeout
+        out = self.monitor(f"device_del {name}-dev")
+        while f"{name}-dev" in self.monitor("info usb"):
+            assert time.monotonic() < deadline, f"stick {name} still attached after device_del: {out}"
+            time.sleep(0.5)
 
     def close(self):
         if self.child.isalive():

@@ -11,6 +11,7 @@ a stopped PGUI is reset by the watchdog. Builds the image first if it is missing
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -129,7 +130,7 @@ def test_01_first_boot_provisions_from_usb_and_reaches_the_bal(guest):
     timed("first boot, provisioned, reached the BAL", g.start)
     assert "device.id = gw-boot-test" in g.ok("cat /data/pgui.conf")
     # Healthy by the BAL path: the marker names the CONNACK criterion.
-    marker = json.loads(g.ok("cat /run/pgui-healthy").strip().splitlines()[-1])
+    marker = health_marker(g)
     assert marker["criterion"] == "reached the BAL (CONNACK)", marker
     # The reference BAL on the host verifies the guest's groups (joserfc, not PGUI's code).
     v = g.bal.wait_ok(DEVICE, 3, timeout=180)
@@ -147,16 +148,30 @@ def test_01_first_boot_provisions_from_usb_and_reaches_the_bal(guest):
     assert "meter: sample" in g.ok("logread | tail -n 20")
 
 
+# PGUI's log shares the serial console with the shell, so a command's output can have log lines
+# between its own: results are picked out by their shape, never by position.
+def config_digest(g):
+    m = re.search(r"^([0-9a-f]{64})  /data/pgui\.conf\s*$", g.ok("sha256sum /data/pgui.conf"), re.M)
+    assert m, "no digest of /data/pgui.conf in the console output"
+    return m.group(1)
+
+
+def health_marker(g):
+    lines = [ln.strip() for ln in g.ok("cat /run/pgui-healthy").splitlines() if ln.strip().startswith("{")]
+    assert lines, "no health marker JSON in the console output"
+    return json.loads(lines[-1])
+
+
 def test_01b_hotplugged_sticks_unsigned_refused_signed_applied(guest):
     g = guest
     t = time.monotonic()
-    before = g.ok("sha256sum /data/pgui.conf").split()[-2]
+    before = config_digest(g)
     g.plug_stick("unsigned", g.unsigned)
     g.expect(r"pgui-provision: USB stick (sd[a-z]) inserted")
     g.expect(r"pgui-provision: bundle on \S+ rejected, configuration unchanged")
     g.expect(r"pgui-provision: USB stick \S+ synced and unmounted")
     g.wait_shell()
-    assert g.ok("sha256sum /data/pgui.conf").split()[-2] == before
+    assert config_digest(g) == before
     g.unplug_stick("unsigned")
     g.expect(r"pgui-provision: USB stick sd[a-z] removed")
     result = read_stick(g.unsigned, "pgui/pgui-result.txt")
@@ -240,7 +255,7 @@ def test_05_good_update_to_b_is_marked_good_when_pgui_is_healthy(guest):
     timed("good update to B, marked good", t)
     assert "slot=B good=B tries=0 booted=B" in g.ok("pgui-bootstate show")
     # Marked good because PGUI reached the BAL (CONNACK), and B's groups verify at the BAL.
-    marker = json.loads(g.ok("cat /run/pgui-healthy").strip().splitlines()[-1])
+    marker = health_marker(g)
     assert marker["criterion"] == "reached the BAL (CONNACK)", marker
     v = g.bal.wait_ok(DEVICE, 1, timeout=120)
     assert not [x for x in v if x["verdict"] == "REJECT"], v
