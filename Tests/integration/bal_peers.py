@@ -8,7 +8,13 @@ same broker so the reference BAL can watch what the device (refused on the first
 """
 import datetime
 import ipaddress
+import json
+import pathlib
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -120,3 +126,48 @@ def status_schema(doc_text):
     start = doc_text.index('{"$schema"', doc_text.index("## Status message"))
     end = doc_text.index("```", start)
     return json.loads(doc_text[start:end])
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+REFERENCE_BAL = ROOT / "Tests" / "peers" / "reference_bal.py"
+
+
+class ReferenceBAL:
+    """Tests/peers/reference_bal.py as a subprocess: username/password, or a client certificate
+    (`cert` = (cert file, key file)) on an mTLS broker; verdicts read back from its JSON lines."""
+
+    def __init__(self, broker, tmp_path, session=None, port=None, cert=None):
+        self.jsonl = tmp_path / "bal.jsonl"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REFERENCE_BAL), "--port", str(port or broker.port), "--cafile", str(broker.ca_file),
+             "--jsonl", str(self.jsonl)]
+            + (["--cert", str(cert[0]), "--key", str(cert[1])] if cert else ["--username", "bal", "--password", "bal-secret"])
+            + (["--session", session] if session else []),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        assert "BAL ready" in line, line + (self.proc.stdout.read() if self.proc.poll() is not None else "")
+
+    def verdicts(self):
+        if not self.jsonl.exists():
+            return []
+        return [json.loads(l) for l in self.jsonl.read_text().splitlines() if l.strip()]
+
+    def wait(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = self.verdicts()
+            if pred(v):
+                return v
+            time.sleep(0.1)
+        raise AssertionError(f"reference BAL: no {what} within {timeout}s: {self.verdicts()}")
+
+    def close(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def ok_seqs(verdicts):
+    return [v["seq"] for v in verdicts if v["verdict"] == "ok"]

@@ -12,10 +12,8 @@ import json
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
-import pathlib
 
 import paho.mqtt.client as mqtt
 from cryptography import x509
@@ -23,10 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import bal_peers
+from bal_peers import ok_seqs  # noqa: F401  (re-exported for the tests)
 from mqtt_peers import Broker
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-REFERENCE_BAL = ROOT / "Tests" / "peers" / "reference_bal.py"
 
 
 class SubjectBroker(Broker):
@@ -180,43 +177,11 @@ class CredentialIssuer:
         self.client.disconnect()
 
 
-class ReferenceBAL:
+class ReferenceBAL(bal_peers.ReferenceBAL):
     """Tests/peers/reference_bal.py on an mTLS broker (with its own client certificate)."""
 
     def __init__(self, broker, tmp_path):
-        self.jsonl = tmp_path / "bal.jsonl"
-        cert = broker.client_cert("bal")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REFERENCE_BAL), "--port", str(broker.port), "--cafile", str(broker.ca_file),
-             "--cert", str(cert[0]), "--key", str(cert[1]), "--jsonl", str(self.jsonl), "--session", "reference-bal"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        assert "BAL ready" in line, line + (self.proc.stdout.read() if self.proc.poll() is not None else "")
-
-    def verdicts(self):
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(l) for l in self.jsonl.read_text().splitlines() if l.strip()]
-
-    def wait(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            v = self.verdicts()
-            if pred(v):
-                return v
-            time.sleep(0.1)
-        raise AssertionError(f"reference BAL: no {what} within {timeout}s: {self.verdicts()}")
-
-    def close(self):
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def ok_seqs(verdicts):
-    return [v["seq"] for v in verdicts if v["verdict"] == "ok"]
+        super().__init__(broker, tmp_path, session="reference-bal", cert=broker.client_cert("bal"))
 
 
 class LogTail:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bal_peers import add_good_listener, check_schema, issue_server_cert, status_schema
+from bal_peers import ReferenceBAL, add_good_listener, check_schema, issue_server_cert, ok_seqs, status_schema
 from mqtt_peers import Broker
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -25,43 +25,6 @@ def bal_config(broker, extra=""):
             f"bal.enabled = true\nbal.uris = {broker.uri}\nbal.ca_file = {broker.ca_file}\n"
             f"bal.username = gw-test\nbal.password = gw-secret\nbal.reconnect_min_ms = 200\n"
             f"bal.reconnect_max_ms = 1000\n" + extra)
-
-
-class ReferenceBAL:
-    def __init__(self, broker, tmp_path, session=None, port=None):
-        self.jsonl = tmp_path / "bal.jsonl"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REFERENCE_BAL), "--port", str(port or broker.port), "--cafile", str(broker.ca_file),
-             "--username", "bal", "--password", "bal-secret", "--jsonl", str(self.jsonl)]
-            + (["--session", session] if session else []),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        assert "BAL ready" in line, line + (self.proc.stdout.read() if self.proc.poll() is not None else "")
-
-    def verdicts(self):
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(l) for l in self.jsonl.read_text().splitlines() if l.strip()]
-
-    def wait(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            v = self.verdicts()
-            if pred(v):
-                return v
-            time.sleep(0.1)
-        raise AssertionError(f"reference BAL: no {what} within {timeout}s: {self.verdicts()}")
-
-    def close(self):
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def ok_seqs(verdicts):
-    return [v["seq"] for v in verdicts if v["verdict"] == "ok"]
 
 
 @pytest.fixture
