@@ -71,20 +71,9 @@ class Guest:
                 with socket.socket(socket.AF_UNIX) as s:
                     s.settimeout(timeout)
                     s.connect(self.monitor_path)
-                    buf = b""
-                    while not buf.endswith(b"(qemu) "):
-                        got = s.recv(4096)
-                        if not got:
-                            raise ConnectionResetError("monitor closed the connection")
-                        buf += got
+                    _until_prompt(s)  # the banner
                     s.sendall(command.encode() + b"\n")
-                    buf = b""
-                    while not buf.endswith(b"(qemu) "):
-                        got = s.recv(4096)
-                        if not got:
-                            raise ConnectionResetError("monitor closed the connection")
-                        buf += got
-                return buf.decode(errors="replace")
+                    return _until_prompt(s).decode(errors="replace")
             except (ConnectionRefusedError, ConnectionResetError, BlockingIOError) as e:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"QEMU monitor: `{command}` not answered: {e}")
@@ -108,6 +97,16 @@ class Guest:
         if self.child.isalive():
             self.child.terminate(force=True)
         self.log.close()
+
+
+def _until_prompt(s):
+    buf = b""
+    while not buf.endswith(b"(qemu) "):
+        got = s.recv(4096)
+        if not got:
+            raise ConnectionResetError("monitor closed the connection")
+        buf += got
+    return buf
 
 
 def make_stick(path, files, size_mib=128, bundle=None):
