@@ -230,7 +230,7 @@ import Testing
         let r = try JT.open(fresh)
         #expect(r.stats.records == 0)
         #expect(r.stats.lostCount == 30)
-        #expect(r.stats.lostLastSeq == 30)
+        #expect(r.stats.lostLastSeq == 30 && r.stats.lostFirstSeq == 1)
         #expect(r.stats.highestSeq == 30)
     }
 
@@ -289,5 +289,37 @@ final class FailingHintStorage: JournalStorage {
         s.lostLastSeq = 9
         s.ackedSeq = 3
         #expect(s.highestSeq == 9)
+    }
+}
+
+@Suite struct JournalCrashLoopTests {
+    /// Issue 21 item 11: a device killed faster than `hint_interval_s` while draining re-sends at
+    /// most `ackedRecordsPerHint` acknowledged records per restart, not its whole backlog.
+    @Test func restartResendsABoundedAmount() throws {
+        let s = JT.storage(JournalGeometry(slotCount: 1_000, slotBytes: 512))
+        let clock = ManualClock(wallMs: 0)
+        var policy = JournalPolicy()
+        policy.hintIntervalMs = 3_600_000  // never by time in this test
+        var j = try Journal.open(s, clock: clock, expected: nil, policy: policy)
+        for q in UInt64(1)...900 {
+            try j.append(seq: q, payload: [UInt8(truncatingIfNeeded: q)])
+            try j.commit()
+        }
+        var acked: UInt64 = 0
+        var resent = 0
+        for restart in 0..<8 {
+            // Drain 100 records one PUBACK at a time, then crash (no close, no hint by time).
+            for _ in 0..<100 {
+                acked += 1
+                try j.ack(upTo: acked)
+            }
+            s.crash(seed: UInt64(restart) + 1)
+            j = try Journal.open(s, clock: clock, expected: nil, policy: policy)
+            let first = try j.oldestUnacked(max: 1).first!.seq
+            #expect(first <= acked + 1)
+            resent += Int(acked + 1 - first)
+            #expect(acked + 1 - first <= policy.ackedRecordsPerHint, "restart \(restart)")
+        }
+        #expect(resent <= 8 * Int(policy.ackedRecordsPerHint))
     }
 }

@@ -46,6 +46,12 @@ public struct JournalPolicy: Equatable, Sendable {
     /// The hint (head, tail, acknowledged sequence, loss counters) is rewritten at most this often
     /// while it changes; a crash re-sends at most the records acknowledged since (never loses one).
     public var hintIntervalMs: Int64 = 60_000
+    /// The hint is also rewritten once the tail (acknowledgements, or losses in a full ring) moved
+    /// this many records past the last hint, whatever the interval: a device that crash-loops faster
+    /// than the interval re-sends at most this many acknowledged records per restart (issue 21,
+    /// item 11: a drain-and-kill loop re-sent its backlog 2.6 times). 64 = the uncommitted window, so
+    /// a drain at the measured ~2 000 PUBACKs/s costs about 30 hint replacements per second at most.
+    public var ackedRecordsPerHint: UInt64 = UInt64(JournalGeometry.uncommittedMax)
     public init() {}
 }
 
@@ -129,6 +135,8 @@ public final class Journal<S: JournalStorage, C: Clock> {
     private var hintDirty = false
     private var hintHead: UInt64 = 0
     private var hintWrittenMs: Int64 = 0
+    /// The tail the last hint recorded (acknowledgements persisted up to there).
+    private var hintTail: UInt64 = 0
     /// After a failed hint write, no retry before this monotonic time.
     private var hintRetryMs: Int64 = Int64.min
 
@@ -212,11 +220,13 @@ public final class Journal<S: JournalStorage, C: Clock> {
     private func recover(readOnly: Bool) throws(JournalError) {
         try checkSize(readOnly: readOnly)
         var hint: JournalHint? = nil
+        var wellFormed: JournalHint? = nil
         var hintProblem = "no hint"
         do throws(JournalError) {
             if let bytes = try storage.readHint() {
                 switch JournalHint.decode(bytes) {
                 case .success(let h):
+                    if h.geometry == geometry { wellFormed = h }
                     if h.geometry != geometry {
                         hintProblem = "hint describes another geometry"
                     } else if let why = try contradiction(h) {
@@ -240,8 +250,18 @@ public final class Journal<S: JournalStorage, C: Clock> {
             }
         }
         adoptVanishedRing()
+        if stats.missingSlots > 0, let h = wellFormed, h.head > stats.head {
+            // The file lost its end: the un-acknowledged records the hint vouched for beyond what the
+            // ring still proves are gone. Only trusted this far because the truncation is a fact.
+            let gone = min(h.head - max(h.tail, stats.head), n)
+            if gone > 0 {
+                noteLost(count: gone, first: max(h.ackedSeq ?? 0, stats.lastSeq ?? 0) + 1, last: h.lastSeq)
+                log(.error, "\(storage.name): \(gone) record(s) up to seq \(h.lastSeq ?? 0) that the hint vouched for were in the missing part: counted as lost")
+            }
+        }
         stats.durableHead = stats.head
         hintHead = stats.head
+        hintTail = stats.tail
         hintWrittenMs = clock.monotonicMs()
         try countHoles()
         if !readOnly {
@@ -272,7 +292,8 @@ public final class Journal<S: JournalStorage, C: Clock> {
         stats.lostCount = h.lostCount
         stats.lostFirstSeq = h.lostFirstSeq
         stats.lostLastSeq = h.lostLastSeq
-        if gone > 0 { noteLost(count: gone, first: h.ackedSeq.map { $0 + 1 }, last: h.lastSeq) }
+        // The first lost seq is not known exactly: the lowest it can be is the one after the acknowledged.
+        if gone > 0 { noteLost(count: gone, first: (h.ackedSeq ?? 0) + 1, last: h.lastSeq) }
         log(.error, "\(storage.name) was missing while its hint described \(gone) un-acknowledged record(s) up to seq \(h.lastSeq ?? 0): created an empty ring and counted them as lost")
     }
 
@@ -504,7 +525,8 @@ public final class Journal<S: JournalStorage, C: Clock> {
         // it bounds the forward scan at recovery and keeps the hint from ever falling a lap behind.
         let lagging = stats.durableHead - hintHead >= n / 16
         guard now >= hintRetryMs else { return }
-        guard lagging || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
+        let ackBacklog = stats.tail >= hintTail + policy.ackedRecordsPerHint
+        guard lagging || ackBacklog || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
         hintWrite()
     }
 
@@ -534,6 +556,7 @@ public final class Journal<S: JournalStorage, C: Clock> {
         h.lostLastSeq = stats.lostLastSeq
         try storage.writeHint(h.encode())
         hintHead = h.head
+        hintTail = h.tail
         hintWrittenMs = clock.monotonicMs()
         hintDirty = false
     }
