@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui update-check MANIFEST --installed-serial N`: the anti-rollback decision for an update bundle
 /// whose manifest signature `pgui verify-signature` has already accepted (image/rootfs/usr/sbin/pgui-update,

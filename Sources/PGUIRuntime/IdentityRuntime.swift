@@ -5,10 +5,10 @@ import PGUIPlatform
 /// The identity at `pgui run` start: created on a device's first start only, loaded otherwise. A
 /// broken key store is logged and the gateway keeps running without signing (set-points still flow);
 /// it never replaces the key by itself.
-enum IdentityRuntime {
+public enum IdentityRuntime {
     /// `journalFloor` is the highest seq the journal holds: the sequence state is moved past it
     /// before anything is signed (a re-created or restored identity would otherwise restart below).
-    static func start(_ config: Config, nowMs: Int64, journalFloor: UInt64?) -> IdentityStore? {
+    public static func start(_ config: Config, nowMs: Int64, journalFloor: UInt64?) -> IdentityStore? {
         let dataDir = config.device.dataDir
         let device = config.device.deviceId
         do throws(IdentityError) {
