@@ -104,3 +104,47 @@ extension String {
         for bad in ["1:::2", "1::2::3", "12345::1", "1:2:3:4:5:6:7:8:9", "g::1", "1:2:3:4:5:6:7", ":"] { #expect(TLSHostName.parseIPv6(bad) == nil, "\(bad)") }
     }
 }
+
+/// SAN extraction from real certificates (self-made with Python `cryptography` for these tests:
+/// CN bal.example.org; the first with SAN DNS bal.example.org, *.bal.example.org, IP 127.0.0.1, ::1).
+@Suite struct SubjectAltNamesTests {
+    static let withSAN = "MIIBbDCCARKgAwIBAgIBATAKBggqhkjOPQQDAjAaMRgwFgYDVQQDDA9iYWwuZXhhbXBsZS5vcmcwHhcNMjYwMTAxMDAwMDAwWhcNMzYwMTAxMDAwMDAwWjAaMRgwFgYDVQQDDA9iYWwuZXhhbXBsZS5vcmcwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASIREtZQ6u6oFHFk3H06PeTWjUs/LC+CLrXvMfuPnyxYQuV5Xs2NAowwrZjfmXZTn2h1U0SHSgDBInFLOrPF0Oso0kwRzBFBgNVHREEPjA8gg9iYWwuZXhhbXBsZS5vcmeCESouYmFsLmV4YW1wbGUub3JnhwR/AAABhxAAAAAAAAAAAAAAAAAAAAABMAoGCCqGSM49BAMCA0gAMEUCIHJoOamaDe2X0DivqlwFWz4neL2KTDNKTYo2latDuPwMAiEAkNAmuQcKLMpXsLrW4xNtKA+EcVcMEhcMdPWHQaXhIsY="
+    static let cnOnly = "MIIBHzCBx6ADAgECAgEBMAoGCCqGSM49BAMCMBoxGDAWBgNVBAMMD2JhbC5leGFtcGxlLm9yZzAeFw0yNjAxMDEwMDAwMDBaFw0zNjAxMDEwMDAwMDBaMBoxGDAWBgNVBAMMD2JhbC5leGFtcGxlLm9yZzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABIhES1lDq7qgUcWTcfTo95NaNSz8sL4Iute8x+4+fLFhC5XlezY0CjDCtmN+ZdlOfaHVTRIdKAMEicUs6s8XQ6wwCgYIKoZIzj0EAwIDRwAwRAIgZXlA1DPKw7uehjPNZ0Sn7rPCRmfv+KCfuamn7Ib0ujUCIEJxLEwqHwlIaNxQHrc6osA40y2vddUfofVK3kbU9LrV"
+
+    static func der(_ b64: String) -> [UInt8] {
+        var url: [UInt8] = []
+        for c in b64.utf8 where c != 61 { url.append(c == 43 ? 45 : (c == 47 ? 95 : c)) }
+        return Base64.urlDecode(url[...])!
+    }
+
+    @Test func extractsDNSAndIPEntries() throws {
+        let s = try #require(SubjectAltNames.parse(certificateDER: Self.der(Self.withSAN)))
+        #expect(s.dnsNames == ["bal.example.org", "*.bal.example.org"])
+        var one = [UInt8](repeating: 0, count: 16)
+        one[15] = 1
+        #expect(s.ipAddresses == [[127, 0, 0, 1], one])
+        #expect(TLSHostName.matches(host: "bal.example.org", dnsNames: s.dnsNames, ipAddresses: s.ipAddresses))
+        #expect(TLSHostName.matches(host: "127.0.0.1", dnsNames: s.dnsNames, ipAddresses: s.ipAddresses))
+    }
+
+    @Test func cnOnlyCertificateNamesNoHost() throws {
+        let s = try #require(SubjectAltNames.parse(certificateDER: Self.der(Self.cnOnly)))
+        #expect(s == SubjectAltNames())
+        #expect(!TLSHostName.matches(host: "bal.example.org", dnsNames: s.dnsNames, ipAddresses: s.ipAddresses))
+    }
+
+    @Test func truncatedAndGarbageCertificates() {
+        let d = Self.der(Self.withSAN)
+        for cut in 0..<d.count { _ = SubjectAltNames.parse(certificateDER: Array(d[0..<cut])) }  // never traps
+        #expect(SubjectAltNames.parse(certificateDER: Array(d[0..<(d.count - 1)])) == nil)
+        #expect(SubjectAltNames.parse(certificateDER: []) == nil)
+        #expect(SubjectAltNames.parse(certificateDER: [0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]) == nil)
+        #expect(SubjectAltNames.parse(certificateDER: [UInt8](repeating: 0x30, count: SubjectAltNames.certificateBytesMax + 1)) == nil)
+        var flipped = d
+        for i in 0..<d.count {
+            flipped[i] ^= 0xFF
+            _ = SubjectAltNames.parse(certificateDER: flipped)
+            flipped[i] = d[i]
+        }
+    }
+}

@@ -92,3 +92,74 @@ public enum TLSHostName {
         return out
     }
 }
+
+/// The subjectAltName entries of a DER certificate (RFC 5280 §4.2.1.6), for `TLSHostName.matches`:
+/// dNSName ([2] IA5String) and iPAddress ([7] OCTET STRING, 4 or 16 bytes); other kinds are skipped.
+/// A strict, bounded DER walk (definite lengths of at most 4 bytes, every length inside its parent):
+/// the peer's certificate is hostile input. nil when the bytes are not a certificate.
+public struct SubjectAltNames: Equatable {
+    public var dnsNames: [String] = []
+    public var ipAddresses: [[UInt8]] = []
+    public static let certificateBytesMax = 16_384
+    static let sanOID: [UInt8] = [0x55, 0x1D, 0x11]  // 2.5.29.17
+
+    /// One TLV: tag, and the value's range in the input.
+    struct TLV {
+        var tag: UInt8
+        var value: Range<Int>
+        var end: Int { value.upperBound }
+    }
+
+    static func tlv(_ b: [UInt8], _ at: Int, within end: Int) -> TLV? {
+        guard at + 2 <= end else { return nil }
+        let tag = b[at]
+        guard tag & 0x1F != 0x1F else { return nil }  // multi-byte tags do not occur in these fields
+        var len = Int(b[at + 1])
+        var p = at + 2
+        if len & 0x80 != 0 {
+            let n = len & 0x7F
+            guard n >= 1, n <= 4, p + n <= end else { return nil }
+            len = 0
+            for i in 0..<n { len = len << 8 | Int(b[p + i]) }
+            p += n
+        }
+        guard len <= end - p else { return nil }
+        return TLV(tag: tag, value: p..<(p + len))
+    }
+
+    public static func parse(certificateDER b: [UInt8]) -> SubjectAltNames? {
+        guard b.count <= certificateBytesMax, let cert = tlv(b, 0, within: b.count), cert.tag == 0x30,
+              let tbs = tlv(b, cert.value.lowerBound, within: cert.end), tbs.tag == 0x30 else { return nil }
+        var out = SubjectAltNames()
+        var p = tbs.value.lowerBound
+        while p < tbs.end {
+            guard let field = tlv(b, p, within: tbs.end) else { return nil }
+            p = field.end
+            guard field.tag == 0xA3 else { continue }  // [3] extensions
+            guard let exts = tlv(b, field.value.lowerBound, within: field.end), exts.tag == 0x30 else { return nil }
+            var q = exts.value.lowerBound
+            while q < exts.end {
+                guard let ext = tlv(b, q, within: exts.end), ext.tag == 0x30,
+                      let oid = tlv(b, ext.value.lowerBound, within: ext.end), oid.tag == 0x06 else { return nil }
+                q = ext.end
+                guard Array(b[oid.value]) == sanOID else { continue }
+                var r = oid.end
+                if let crit = tlv(b, r, within: ext.end), crit.tag == 0x01 { r = crit.end }
+                guard let value = tlv(b, r, within: ext.end), value.tag == 0x04,
+                      let names = tlv(b, value.value.lowerBound, within: value.end), names.tag == 0x30 else { return nil }
+                var s = names.value.lowerBound
+                while s < names.end {
+                    guard let n = tlv(b, s, within: names.end) else { return nil }
+                    s = n.end
+                    if n.tag == 0x82 {
+                        out.dnsNames.append(String(decoding: b[n.value], as: UTF8.self))
+                    } else if n.tag == 0x87 {
+                        guard n.value.count == 4 || n.value.count == 16 else { return nil }
+                        out.ipAddresses.append(Array(b[n.value]))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
