@@ -251,12 +251,10 @@ public struct JournalHint: Equatable {
         if let f = h.lostFirstSeq, let l = h.lostLastSeq, f > l {
             return .failure(JournalError("hint lost range \(f)...\(l) is reversed"))
         }
-        // Only a journalled seq can have been acknowledged or lost.
+        // Only a journalled seq can have been acknowledged. (The lost range is not bounded by the last
+        // seq: after a vanished ring it describes records of the old ring; it hides and blocks nothing.)
         if let a = h.ackedSeq {
             guard let l = h.lastSeq, a <= l else { return .failure(JournalError("hint acknowledges seq \(a) beyond its last seq \(h.lastSeq.map { "\($0)" } ?? "none")")) }
-        }
-        if let ll = h.lostLastSeq, let l = h.lastSeq, ll > l {
-            return .failure(JournalError("hint lost seq \(ll) is beyond its last seq \(l)"))
         }
         return .success(h)
     }
