@@ -86,6 +86,9 @@ class MemoryState:
     def __init__(self):
         self.devices = {}
 
+    def device(self, name):
+        return self.devices.setdefault(name, Device())
+
     def keys(self, name):
         return self.device(name).keys
 

@@ -35,8 +35,9 @@ public struct BALPublisherLimits {
     public var drainLatencyTargetMs: Int64 = 1_000
     /// After a (re)connect the backlog lane waits a random 0…this long before its first publish
     /// (the live lane does not wait), so a fleet that reconnects together does not start draining
-    /// in the same second.
-    public var drainStartJitterMs: Int64 = 5_000
+    /// in the same second. Off by default (a lone gateway keeps its backlog strictly ahead of live
+    /// groups); docs/fleet.md gives the value for fleets.
+    public var drainStartJitterMs: Int64 = 0
     /// Bound on sequence numbers acknowledged above the watermark (live lane during a drain).
     public var ackedAboveMax = 4_096
     public init() {}
@@ -94,8 +95,10 @@ public struct BALPublisher {
         liveSent.removeAll(keepingCapacity: true)
         let adaptive = limits.drainLatencyTargetMs > 0
         drainRate = adaptive ? drainStartRate : limits.drainPerSecondMax
-        drainTokens = adaptive ? 0 : drainRate
         drainNotBeforeMs = nowMs + max(0, min(drainDelayMs, limits.drainStartJitterMs))
+        // Without a start delay the first second's budget is there at once, so the backlog goes out
+        // in the same loop turn as the birth message, before any live group can overtake it.
+        drainTokens = drainNotBeforeMs == nowMs ? drainRate : 0
         lastRefillMs = drainNotBeforeMs
         lastIncreaseMs = drainNotBeforeMs
         lastDecreaseMs = nil

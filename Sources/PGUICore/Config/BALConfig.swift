@@ -34,7 +34,7 @@ public struct BALConfig: ConfigSection, Equatable {
         ConfigKeySpec("bal.inflight_max", .integer(min: 1, max: 256), default: "16"),
         ConfigKeySpec("bal.drain_per_s", .integer(min: 1, max: 10_000), default: "50"),
         ConfigKeySpec("bal.drain_latency_target_ms", .integer(min: 0, max: 60_000), default: "1000"),
-        ConfigKeySpec("bal.drain_start_jitter_ms", .integer(min: 0, max: 600_000), default: "2000"),
+        ConfigKeySpec("bal.drain_start_jitter_ms", .integer(min: 0, max: 600_000), default: "0"),
         ConfigKeySpec("bal.status_interval_s", .integer(min: 10, max: 86_400), default: "60"),
     ]
 
