@@ -155,7 +155,7 @@ def main():
     ap.add_argument("--period-ms", type=int, default=1000)
     ap.add_argument("--drain-per-s", type=int, default=50)
     ap.add_argument("--latency-target-ms", type=int, default=1000)
-    ap.add_argument("--drain-start-jitter-ms", type=int, default=2000)
+    ap.add_argument("--drain-start-jitter-ms", type=int, default=10000, help="docs/fleet.md: the fleet setting")
     ap.add_argument("--deadline", type=float, default=900, help="for each wait")
     ap.add_argument("--report")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
