@@ -4,10 +4,12 @@ dir, identity and simulated meter) plus M simulated devices (simdevices.py, the 
 against one TLS mosquitto on loopback, read by K reference-BAL consumers sharing the measurements
 through an MQTT 5 shared subscription and one SQLite store.
 
-Phases: start → steady (every device has a verified group, then `--steady` seconds) → broker outage
-(`--outage` seconds: the gateways journal, the simulated devices queue) → broker back: the
-thundering herd reconnects and drains → done when every device's store has no hole from seq 1 and
-holds a group that ended after the broker came back. Printed as one JSON report (and `--report FILE`):
+Phases without `--backlog`: start → steady (every device has a verified group, then `--steady`
+seconds) → outage (`--outage` seconds: the gateways journal, the simulated devices queue) → the path
+back: the thundering herd reconnects and drains → done when every device's rows in the store run from
+seq 1 without a hole and include a group that ended after the path came back. With `--backlog G`
+the fleet starts inside an outage that has lasted G windows (every journal holds G signed groups):
+outage → herd → steady. Printed as one JSON report (and `--report FILE`):
 memory and descriptors per gateway, broker CPU (mean in steady state, peak during the drain),
 verifications per consumer, drain time, lost (holes) and duplicate verdicts.
 
@@ -189,6 +191,22 @@ def main():
                                  stdout=open(tmp / "relay.log", "w"), stderr=subprocess.STDOUT)
         wait_for("the relay to listen", lambda: "relay ready" in (tmp / "relay.log").read_text(), 30, 0.1)
 
+        def cut():
+            if a.outage_kind == "broker":
+                broker.stop()
+            else:
+                relay.send_signal(signal.SIGUSR1)
+
+        def restore():
+            if a.outage_kind == "broker":
+                broker.start()
+            else:
+                relay.send_signal(signal.SIGUSR2)
+
+        # With a backlog the fleet starts in an outage that has lasted hours (the journals are full)
+        # and the herd drains all of it; without one, the outage comes after the steady state.
+        if a.backlog:
+            cut()
         t0 = time.monotonic()
         for i in range(a.gateways):
             data = tmp / f"gw-{i:05d}"
@@ -210,75 +228,99 @@ def main():
                  "--drain-start-jitter-ms", str(a.drain_start_jitter_ms)],
                 stdout=open(tmp / f"sim-{p}.log", "w"), stderr=subprocess.STDOUT))
         devices = a.gateways + a.sim
+        if a.sim:
+            # Each simulated-device process prints a line once its devices are set up (keys made,
+            # backlog signed) and have tried to connect.
+            wait_for("the simulated devices to be set up", lambda: all(
+                (tmp / f"sim-{p}.log").read_text().strip() for p in range(0, a.sim, SIM_PER_PROCESS)), a.deadline, 1)
+        report["devices_started_s"] = round(time.monotonic() - t0, 1)
 
-        def all_reporting():
+        def herd():
+            """The path comes back: every device reconnects and drains; measured until each device's
+            rows run from seq 1 without a hole and include a group that ended after the return."""
+            restore()
+            back_ms = int(time.time() * 1000)
+            restart = time.monotonic()
+            cpu = CPUMeter(broker.proc.pid)
+            peak, timeline = 0.0, []
+            consumer_cpu0 = [cpu_seconds(c.pid) for c in consumers]
+            store_at_restart = store.total()
+
+            def drained():
+                nonlocal peak
+                share = cpu.sample()
+                peak = max(peak, share)
+                d = store.per_device()
+                done = sum(1 for v in d.values() if v["min"] == 1 and v["count"] == v["max"] and v["end"] > back_ms)
+                timeline.append((round(time.monotonic() - restart, 1), round(share, 3),
+                                 sum(v["count"] for v in d.values()), done))
+                return len(d) == devices and done == devices
+            wait_for("every device to drain its backlog after the path came back", drained, a.deadline, 1)
             d = store.per_device()
-            return len(d) == devices and d
-        wait_for(f"a verified group from each of the {devices} devices", all_reporting, a.deadline, 2)
-        report["first_groups_s"] = round(time.monotonic() - t0, 1)
+            consumer_cpu = sum(cpu_seconds(c.pid) for c in consumers) - sum(consumer_cpu0)
+            drained_groups = sum(v["count"] for v in d.values()) - store_at_restart
+            return {
+                "drain_s": round(time.monotonic() - restart, 1),
+                "broker_cpu_peak": round(peak, 3),
+                "groups_drained": drained_groups,
+                "groups_per_s": round(drained_groups / max(time.monotonic() - restart, 1e-6)),
+                # Verification (joserfc ES256) + store insert, per CPU-second of all consumers together.
+                "verified_per_consumer_cpu_s": round(drained_groups / consumer_cpu) if consumer_cpu > 0 else None,
+                "groups_in_store": sum(v["count"] for v in d.values()),
+                "lost": sum(v["max"] - v["count"] for v in d.values()),
+                "not_from_1": sum(1 for v in d.values() if v["min"] != 1),
+                "timeline_every_5th": timeline[::5],
+            }
 
-        # Steady state: broker CPU, gateway memory and descriptors, consumer rate.
-        cpu = CPUMeter(broker.proc.pid)
-        before = store.total()
-        shares = []
-        t = time.monotonic()
-        while time.monotonic() - t < a.steady:
-            time.sleep(1)
-            shares.append(cpu.sample())
-        rate = (store.total() - before) / (time.monotonic() - t)
-        rss = [rss_kib(p.pid) for p in procs]
-        report["steady"] = {
-            "broker_cpu_mean": round(sum(shares) / max(len(shares), 1), 4),
-            "groups_per_s": round(rate, 1),
-            "gateway_rss_kib_mean": round(sum(rss) / max(len(rss), 1)) if rss else None,
-            "gateway_rss_kib_max": max(rss) if rss else None,
-            "gateway_fds_max": max((fd_count(p.pid) for p in procs), default=None),
-            "broker_rss_kib": rss_kib(broker.proc.pid),
-            "broker_fds": fd_count(broker.proc.pid),
-        }
-        if report["steady"]["broker_cpu_mean"] > 0:
-            # Gateways one broker core carries at this group rate, from the measured share.
-            report["steady"]["devices_per_broker_core"] = round(devices / report["steady"]["broker_cpu_mean"])
+        def steady():
+            """Broker CPU, gateway memory/descriptors/CPU and the group rate, over a.steady seconds."""
+            cpu = CPUMeter(broker.proc.pid)
+            before = store.total()
+            gw_cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+            shares = []
+            t = time.monotonic()
+            while time.monotonic() - t < a.steady:
+                time.sleep(1)
+                shares.append(cpu.sample())
+            elapsed = time.monotonic() - t
+            gw_cpu = (sum(cpu_seconds(p.pid) for p in procs) - gw_cpu0) / elapsed
+            rss = [rss_kib(p.pid) for p in procs]
+            out = {
+                "broker_cpu_mean": round(sum(shares) / max(len(shares), 1), 4),
+                "groups_per_s": round((store.total() - before) / elapsed, 1),
+                "gateway_rss_kib_mean": round(sum(rss) / max(len(rss), 1)) if rss else None,
+                "gateway_rss_kib_max": max(rss) if rss else None,
+                "gateway_fds_max": max((fd_count(p.pid) for p in procs), default=None),
+                "gateway_cpu_mean": round(gw_cpu / max(len(procs), 1), 5) if procs else None,
+                "broker_rss_kib": rss_kib(broker.proc.pid),
+                "broker_fds": fd_count(broker.proc.pid),
+            }
+            if out["broker_cpu_mean"] > 0:
+                # Devices one broker core carries at this group rate, from the measured share.
+                out["devices_per_broker_core"] = round(devices / out["broker_cpu_mean"])
+            return out
 
-        # Outage and the herd.
-        if a.outage_kind == "broker":
-            broker.stop()
+        if a.backlog:
             time.sleep(a.outage)
-            broker.start()
+            report["herd"] = herd()
+            report["steady"] = steady()
         else:
-            relay.send_signal(signal.SIGUSR1)
+            def all_reporting():
+                d = store.per_device()
+                return len(d) == devices and d
+            wait_for(f"a verified group from each of the {devices} devices", all_reporting, a.deadline, 2)
+            report["first_groups_s"] = round(time.monotonic() - t0, 1)
+            report["steady"] = steady()
+            cut()
             time.sleep(a.outage)
-            relay.send_signal(signal.SIGUSR2)
-        back_ms = int(time.time() * 1000)
-        restart = time.monotonic()
-        cpu = CPUMeter(broker.proc.pid)
-        peak, timeline = 0.0, []
-
-        def drained():
-            nonlocal peak
-            share = cpu.sample()
-            peak = max(peak, share)
-            d = store.per_device()
-            done = sum(1 for v in d.values() if v["min"] == 1 and v["count"] == v["max"] and v["end"] > back_ms)
-            timeline.append((round(time.monotonic() - restart, 1), round(share, 3), sum(v["count"] for v in d.values()), done))
-            return len(d) == devices and done == devices
-        wait_for(f"every device to drain its backlog after the broker came back", drained, a.deadline, 1)
-        d = store.per_device()
+            report["herd"] = herd()
         dup = 0
         for k in range(a.consumers):
             stats = [json.loads(x[10:]) for x in (tmp / f"consumer-{k}.log").read_text().splitlines() if x.startswith("BAL stats ")]
             if stats:
                 report.setdefault("per_consumer_verified", []).append(stats[-1]["verified"])
                 dup += stats[-1].get("dup", 0)
-        report["herd"] = {
-            "drain_s": round(time.monotonic() - restart, 1),
-            "broker_cpu_peak": round(peak, 3),
-            "groups_in_store": sum(v["count"] for v in d.values()),
-            "lost": sum(v["max"] - v["count"] for v in d.values()),
-            "not_from_1": sum(1 for v in d.values() if v["min"] != 1),
-            "duplicate_verdicts": dup,
-            "timeline_every_5th": timeline[::5],
-        }
+        report["herd"]["duplicate_verdicts"] = dup
         return_code = 0 if report["herd"]["lost"] == 0 and report["herd"]["not_from_1"] == 0 else 1
     except Timeout as e:
         report["error"] = str(e)
