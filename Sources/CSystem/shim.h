@@ -26,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -129,6 +130,13 @@ static inline int pgui_serial_configure(int fd, unsigned baud, int data_bits, in
 static inline int pgui_etimedout(void) { return ETIMEDOUT; }
 static inline int pgui_serial_flush_input(int fd) { return tcflush(fd, TCIFLUSH); }
 static inline int pgui_serial_drain(int fd) { return tcdrain(fd); }
+/* 64 random bits from the kernel (getrandom, blocking only before the pool is first seeded at boot);
+ * for jitter, never for keys (those come from mbedTLS's CTR-DRBG). */
+static inline unsigned long long pgui_random_u64(void) {
+    unsigned long long v = 0;
+    while (getrandom(&v, sizeof v, 0) < 0 && errno == EINTR) {}
+    return v;
+}
 static inline long pgui_file_mode(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;

@@ -110,7 +110,9 @@ def drain(arch, tmp, broker, groups):
     # Default geometry (window 10 s, 48 h ring, default record size); fill with batched syncs, which
     # is the only difference from a ring `pgui run` fills during an outage (faster to prepare).
     conf = device_conf(tmp / f"drain-{arch}.conf", data, broker,
-                       "journal.sync = every-n\njournal.sync_every_n = 64\nbal.drain_per_s = 10000\n")
+                       "journal.sync = every-n\njournal.sync_every_n = 64\nbal.drain_per_s = 10000\n"
+                       # The raw drain capacity: the adaptive ramp (docs/fleet.md) is measured by make fleet.
+                       "bal.drain_latency_target_ms = 0\nbal.drain_start_jitter_ms = 0\n")
     t = time.monotonic()
     r = subprocess.run(EMU[arch] + [str(OUT / arch / "pgui"), "journal", "fill-groups", str(data), "--config", str(conf),
                                     "--count", str(groups)], capture_output=True, text=True, timeout=600)

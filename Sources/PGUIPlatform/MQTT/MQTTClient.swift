@@ -109,7 +109,9 @@ public final class MQTTClient {
         } catch {
             throw MQTTError("mqtt \(name): \(error.description); link not started")
         }
-        jitterState = UInt64(bitPattern: pgui_monotonic_ms()) | 1
+        // Seeded from the kernel's entropy, not the clock: gateways that power up together after a grid
+        // outage have nearly the same monotonic time and would otherwise draw the same delays.
+        jitterState = pgui_random_u64() | 1
         topicBuf.reserveCapacity(options.topicBytesMax)
         payloadBuf.reserveCapacity(options.payloadBytesMax)
         uriArray = .allocate(capacity: options.uris.count)
@@ -349,12 +351,14 @@ public final class MQTTClient {
     func scheduleReconnect(_ why: String) {
         attempt += 1
         let shift = min(attempt - 1, 16)
-        let base = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
-        // xorshift jitter: up to +50 %, so a fleet does not reconnect in lock-step after an outage.
+        let ceiling = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
+        // "Equal jitter" (docs/fleet.md): a delay drawn from [ceiling/2, ceiling], so a fleet that lost
+        // its broker together does not come back in lock-step — also once every device has reached
+        // the maximum back-off, where a jitter added on top (and then capped) would vanish.
         jitterState ^= jitterState << 13
         jitterState ^= jitterState >> 7
         jitterState ^= jitterState << 17
-        let delay = min(options.reconnectMaxMs, base + Int64(jitterState % UInt64(base / 2 + 1)))
+        let delay = ceiling - Int64(jitterState % UInt64(ceiling / 2 + 1))
         if why != lastError || attempt <= 1 {
             Log.warn(name, "\(why); reconnecting in \(delay) ms (attempt \(attempt))")
             lastError = why
