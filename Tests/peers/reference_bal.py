@@ -183,6 +183,7 @@ class ReferenceBAL:
     def __init__(self, prefix, out=sys.stdout, jsonl=None, state=None, quiet=False):
         self.prefix = prefix.rstrip("/")
         self.state = state or MemoryState()
+        self.imported = {}  # kid -> joserfc key (a kid is the key's own thumbprint: it names one key)
         self.quiet = quiet
         self.counts = {}
         self.out = out
@@ -249,7 +250,10 @@ class ReferenceBAL:
         jwk = self.state.key(name, kid) if hasattr(self.state, "key") else self.state.keys(name).get(kid)
         if jwk is None:
             raise ValueError(f"unknown kid {kid}")
-        obj = jws.deserialize_compact(token, ECKey.import_key(jwk), algorithms=["ES256"])
+        ec_key = self.imported.get(kid)
+        if ec_key is None:  # importing a JWK costs more than verifying with it (bench_fleet.py)
+            ec_key = self.imported[kid] = ECKey.import_key(jwk)
+        obj = jws.deserialize_compact(token, ec_key, algorithms=["ES256"])
         body = json.loads(obj.payload)
         if body.get("device") != name:
             raise ValueError(f"payload device {body.get('device')} does not match topic device {name}")
