@@ -103,6 +103,7 @@ enum Runtime {
                 m.meterStale = v.sampleStale ? 1 : 0
                 m.scheduleAgeS = v.setpoints.scheduleAgeS ?? -1
                 m.dsoConnected = v.dsoLink == .up ? 1 : 0
+                m.scheduleWrites = setpoints.writes
                 MetricsWiring.fill(&m, servers: EMSWiring.keep)
                 return m
             })

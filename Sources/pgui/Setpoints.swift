@@ -12,6 +12,8 @@ final class SetpointService<C: Clock> {
     var rejectLog = RateLimitedLog()
     /// The DSO link's state (EMS snapshot block, GET / header, status); nil = link disabled.
     var dsoConnected: (() -> Bool)? = nil
+    /// Atomic writes of the schedule file (metrics: one per batch, not per message).
+    private(set) var writes: UInt64 = 0
 
     static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
 
@@ -65,6 +67,7 @@ final class SetpointService<C: Clock> {
         var why = ""
         if let bytes = book.stagedBytes {
             do throws(SystemError) {
+                writes += 1
                 try Files.writeAtomically(path, bytes)
             } catch {
                 stored = false

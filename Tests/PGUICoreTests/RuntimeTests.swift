@@ -40,7 +40,7 @@ import Testing
         // Every sample line is `name value`, every name has HELP and TYPE.
         let lines = text.split(separator: "\n")
         // pgui_heap_in_use_bytes, pgui_meter_sample_age_ms and pgui_schedule_age_seconds are left out while unknown.
-        #expect(lines.count == 22 * 3)
+        #expect(lines.count == 23 * 3)
     }
 }
 

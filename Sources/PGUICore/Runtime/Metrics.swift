@@ -37,6 +37,8 @@ public struct Metrics {
     /// Connections closed to make room for a new one (eviction, per-client budget).
     public var modbusEvicted: UInt64 = 0
     public var httpEvicted: UInt64 = 0
+    /// Atomic writes of the schedule file (one per loop turn that accepted schedules).
+    public var scheduleWrites: UInt64 = 0
 
     public init() {}
 
@@ -67,6 +69,7 @@ public struct Metrics {
         if scheduleAgeS >= 0 { gauge(&out, "pgui_schedule_age_seconds", "Seconds since the set-point schedule in force was issued", scheduleAgeS) }
         gauge(&out, "pgui_dso_connected", "1 while the DSO link is connected", dsoConnected)
         counter(&out, "pgui_modbus_connections_evicted_total", "EMS Modbus TCP connections closed to make room (idle, slow or over the per-client budget)", modbusEvicted)
+        counter(&out, "pgui_schedule_writes_total", "Atomic writes of the set-point schedule (one per loop turn with accepted schedules)", scheduleWrites)
         counter(&out, "pgui_http_connections_evicted_total", "EMS HTTP connections closed to make room (idle, slow or over the per-client budget)", httpEvicted)
     }
 
