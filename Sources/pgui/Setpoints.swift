@@ -75,10 +75,9 @@ final class SetpointService<C: Clock> {
                 Log.error("setpoints", "cannot persist the schedule (\(why)); the batch's messages are not applied")
             }
         }
-        let before = book.schedule.generation
         let acks = book.commit(stored: stored, storageError: why, nowMs: clock.wallMs())
-        if book.schedule.generation != before {
-            Log.info("setpoints", "schedule issued \(book.schedule.issuedMs) in force; \(book.schedule.slots.count) slots stored")
+        if book.lastCommitMessages > 0 {
+            Log.info("setpoints", "accepted \(book.lastCommitSlots) slots in \(book.lastCommitMessages) message(s), one write; schedule issued \(book.schedule.issuedMs) in force, \(book.schedule.slots.count) slots stored")
         }
         return acks
     }

@@ -153,6 +153,14 @@ private func readFrame(_ fc: UInt8, _ addr: UInt16, _ count: UInt16, tid: UInt16
         #expect(parse("GET / HTTP/1.1\r") == .incomplete)
     }
 
+    /// A buffer of exactly the limit without CRLF CRLF is 431 at once: the server reads at most the
+    /// limit, so waiting for more would leave a full buffer nobody consumes (found by test_07).
+    @Test func fullBufferWithoutEndIs431() {
+        let head = "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 100)
+        #expect(status(parse(head, max: head.utf8.count)) == 431)
+        #expect(parse(head, max: head.utf8.count + 1) == .incomplete)
+    }
+
     /// The verdict does not depend on how the bytes arrive (issue 14: a UTF-8 header value got 200
     /// in one packet and 400 when the final CRLF CRLF came separately).
     @Test func splitInvariance() {

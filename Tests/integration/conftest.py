@@ -41,13 +41,16 @@ def config(tmp_path):
     data.mkdir()
 
     def make(extra="", base=True, name="pgui.conf"):
-        # device.mode = demo: the tests run the simulated meter and often no BAL or DSO link, which
-        # a field device (the default mode) refuses (docs/config.md).
-        text = (f"device.id = gw-test\ndevice.mode = demo\ndata.dir = {data}\n" if base else "") + extra
+        text = (f"device.id = gw-test\ndata.dir = {data}\n" if base else "") + extra
         # The EMS servers stay off unless a test asks for them: the default ports 8502/8000 would
         # collide with other runs on the same machine.
         if base:
             text += "".join(f"ems.{k} = 0\n" for k in ("modbus_port", "http_port") if f"ems.{k}" not in extra)
+            # device.mode = demo: the tests run the simulated meter and often no BAL or DSO link,
+            # which a field device (the default mode) refuses (docs/config.md). Appended, so the
+            # line numbers of `extra` stay 3, 4, ...
+            if "device.mode" not in extra:
+                text += "device.mode = demo\n"
         path = tmp_path / name
         path.write_text(text)
         return path

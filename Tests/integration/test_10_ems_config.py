@@ -80,7 +80,7 @@ def test_group_that_cannot_fit_a_journal_record(fw, config):
         pytest.skip("configuration checks are arch-independent")
     r = fw.run("check", "--config", config("journal.record_bytes_max = 200\n"))
     assert r.returncode == 2
-    assert ":4: journal.record_bytes_max: 200 bytes cannot hold any signed group of 10 s" in r.stderr
+    assert ":3: journal.record_bytes_max: 200 bytes cannot hold any signed group of 10 s" in r.stderr
     assert "(10 samples): the smallest is" in r.stderr
     r = fw.run("check", "--config", config("meter.period_ms = 3000\ngroup.window_s = 10\n"))
     assert r.returncode == 2 and "group.window_s: 10 s is not a whole multiple of meter.period_ms = 3000" in r.stderr

@@ -56,7 +56,11 @@ public enum HTTPRequestParser {
             }
             i += 1
         }
-        if end < 0 { return .incomplete }
+        if end < 0 {
+            // headBytesMax bytes without the end of the head: no later byte can complete it in time.
+            if buf.count >= headBytesMax { return .error(status: 431, reason: "request head exceeds \(headBytesMax) bytes") }
+            return .incomplete
+        }
         let head = buf[buf.startIndex..<end - 4]
         // Request line.
         var lineEnd = head.startIndex

@@ -10,6 +10,9 @@ public struct SetpointBook {
     public private(set) var staged: Schedule? = nil
     /// Acks of the current batch in arrival order (accepted ones are final only after the write).
     var pending: [(id: String?, result: Result<Int, ScheduleError>)] = []
+    /// Messages and slots the last `commit` put in force (for the log).
+    public private(set) var lastCommitMessages = 0
+    public private(set) var lastCommitSlots = 0
     /// Slot index (UTC s / slot length) of the last prune.
     var prunedSlot: Int64 = Int64.min
 
@@ -51,8 +54,14 @@ public struct SetpointBook {
         if let s = staged, stored { schedule = s }
         var acks: [[UInt8]] = []
         acks.reserveCapacity(pending.count)
+        lastCommitMessages = 0
+        lastCommitSlots = 0
         for p in pending {
             var result = p.result
+            if case .success(let n) = result, stored {
+                lastCommitMessages += 1
+                lastCommitSlots += n
+            }
             if case .success = result, !stored {
                 result = .failure(ScheduleError("storage", "cannot persist the schedule (\(storageError)); message not applied"))
             }
