@@ -24,8 +24,11 @@ def test_make_demo_runs_until_ctrl_c(fw):
     http, modbus = free_port(), free_port()
     env = {**os.environ, "DEMO_HTTP_PORT": str(http), "DEMO_MODBUS_PORT": str(modbus)}
     env.pop("DEMO_SECONDS", None)  # as a newcomer: not set
-    proc = subprocess.Popen(["make", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    # `make demo` as in the README. `-o` keeps make from rebuilding the firmware under test (this
+    # test is about the demo, and a rebuild would need minutes); OUT is the harness's output folder.
+    out = os.environ.get("PGUI_OUT", "out")
+    proc = subprocess.Popen(["make", "demo", f"OUT={out}", "-o", f"{out}/x86_64/pgui"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()

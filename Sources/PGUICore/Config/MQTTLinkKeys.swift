@@ -6,7 +6,7 @@ extension ConfigValues {
         var out: [String] = []
         for part in Array(string(key).utf8).split(separator: 44) {
             let item = trimmed(part)
-            if !item.isEmpty { out.append(PGUICore.string(item)) }
+            if !item.isEmpty { out.append(String(decoding: item, as: UTF8.self)) }
         }
         return out
     }
@@ -45,7 +45,7 @@ extension ConfigValues {
             }
         }
         // All-numeric names are addresses: they must be a whole dotted IPv4 (`ssl://127` is not).
-        if host.allSatisfy({ ASCII.isDigit($0) || $0 == 46 }), !EMSConfig.isIPv4(PGUICore.string(host)) {
+        if host.allSatisfy({ ASCII.isDigit($0) || $0 == 46 }), !EMSConfig.isIPv4(String(decoding: host, as: UTF8.self)) {
             return "has an invalid IPv4 address"
         }
         return nil
