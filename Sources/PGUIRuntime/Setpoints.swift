@@ -5,19 +5,19 @@ import PGUIPlatform
 /// The set-point schedule of the running device: restored at boot, changed by DSO messages in
 /// batches (`SetpointBook`: one atomic write per loop turn), read by the EMS servers on every
 /// request (so a slot change or a new schedule is visible at once, without a refresh step).
-final class SetpointService<C: Clock> {
-    let clock: C
-    let path: String
-    private(set) var book: SetpointBook
-    var rejectLog = RateLimitedLog()
+public final class SetpointService<C: Clock> {
+    public let clock: C
+    public let path: String
+    public private(set) var book: SetpointBook
+    public var rejectLog = RateLimitedLog()
     /// The DSO link's state (EMS snapshot block, GET / header, status); nil = link disabled.
-    var dsoConnected: (() -> Bool)? = nil
+    public var dsoConnected: (() -> Bool)? = nil
     /// Atomic writes of the schedule file (metrics: one per batch, not per message).
-    private(set) var writes: UInt64 = 0
+    public private(set) var writes: UInt64 = 0
 
-    static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
+    public static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
 
-    init(config: DSOConfig, dataDir: String, clock: C) {
+    public init(config: DSOConfig, dataDir: String, clock: C) {
         self.clock = clock
         path = Self.file(in: dataDir)
         book = SetpointBook(limits: config.limits)
@@ -33,7 +33,7 @@ final class SetpointService<C: Clock> {
         }
     }
 
-    var schedule: Schedule { book.schedule }
+    public var schedule: Schedule { book.schedule }
 
     private func restore() {
         guard Files.exists(path) else {
@@ -54,7 +54,7 @@ final class SetpointService<C: Clock> {
     }
 
     /// Validates one message and stages it; `commit` ends the batch.
-    func stage(_ bytes: [UInt8], source: String) {
+    public func stage(_ bytes: [UInt8], source: String) {
         if let e = book.stage(bytes, nowMs: clock.wallMs()) {
             rejectLog.warn("setpoints", "rejected a message from \(source): \(e.description); previous schedule kept")
         }
@@ -62,7 +62,7 @@ final class SetpointService<C: Clock> {
 
     /// Writes the staged schedule once (temp file, fsync, rename, directory fsync), puts it in force
     /// and returns the acks of the batch in arrival order. A failed write changes nothing.
-    func commit() -> [[UInt8]] {
+    public func commit() -> [[UInt8]] {
         var stored = true
         var why = ""
         if let bytes = book.stagedBytes {
@@ -82,23 +82,23 @@ final class SetpointService<C: Clock> {
         return acks
     }
 
-    func snapshot() -> SetpointSnapshot {
+    public func snapshot() -> SetpointSnapshot {
         let now = clock.wallMs()
         return book.snapshot(nowMs: now, clockSynced: now >= plausibleWallMsMin, dsoConnected: dsoConnected?() ?? false)
     }
 
-    var current: SetpointSlot? { snapshot().current }
-    var next: SetpointSlot? { snapshot().next }
+    public var current: SetpointSlot? { snapshot().current }
+    public var next: SetpointSlot? { snapshot().next }
 }
 
 /// Starts the DSO link and the EMS Modbus and HTTP servers on the loop; keeps them alive for the
 /// process lifetime.
-enum EMSWiring {
-    nonisolated(unsafe) static var keep: [AnyObject] = []
+public enum EMSWiring {
+    public nonisolated(unsafe) static var keep: [AnyObject] = []
     /// The DSO link's state for the installer page (false when the link is disabled).
-    nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
+    public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
 
-    static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+    public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         guard config.enabled else {
             Log.info("dso", "DSO link disabled (dso.enabled = false)")
             return true
@@ -117,7 +117,7 @@ enum EMSWiring {
         }
     }
 
-    static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
+    public static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
                                 view: @escaping () -> EMSView,
                                 installer: InstallerPages? = nil) -> Bool {
         if config.modbusPort != 0 {
