@@ -82,6 +82,14 @@ public final class SetpointService<C: Clock> {
         return acks
     }
 
+    /// Drops ended slots at every slot change even when nobody reads (a once-a-second check; the
+    /// work is a comparison unless a boundary passed). The service lives as long as the process.
+    public func attach(to loop: EventLoop) throws(SystemError) {
+        try loop.addTimer(firstMs: 1_000, intervalMs: 1_000) { _ in self.tick() }
+    }
+
+    func tick() { book.tick(nowMs: clock.wallMs()) }
+
     public func snapshot() -> SetpointSnapshot {
         let now = clock.wallMs()
         return book.snapshot(nowMs: now, clockSynced: now >= plausibleWallMsMin, dsoConnected: dsoConnected?() ?? false)
@@ -99,6 +107,12 @@ public enum EMSWiring {
     public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
 
     public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+        do throws(SystemError) {
+            try setpoints.attach(to: loop)
+        } catch {
+            Log.error("setpoints", "cannot start the slot-change timer: \(error.description)")
+            return false
+        }
         guard config.enabled else {
             Log.info("dso", "DSO link disabled (dso.enabled = false)")
             return true
