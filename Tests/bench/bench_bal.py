@@ -82,7 +82,7 @@ class RefBAL:
 
 
 def device_conf(path, data, broker, extra=""):
-    path.write_text(f"device.id = gw-bench\ndata.dir = {data}\nems.modbus_port = 0\nems.http_port = 0\n"
+    path.write_text(f"device.id = gw-bench\ndevice.mode = demo\ndata.dir = {data}\nems.modbus_port = 0\nems.http_port = 0\n"
                     f"bal.enabled = true\nbal.uris = {broker.uri}\nbal.ca_file = {broker.ca_file}\n"
                     f"bal.username = gw-bench\nbal.password = gw-secret\nbal.reconnect_min_ms = 200\n"
                     f"bal.reconnect_max_ms = 1000\n" + extra)

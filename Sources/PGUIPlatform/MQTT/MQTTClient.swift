@@ -63,10 +63,14 @@ public protocol MQTTClientDelegate: AnyObject {
     func mqttPublishFailed(token: Int32, code: Int32)
     /// A connection attempt failed (TLS, credentials, broker unreachable); a retry is scheduled.
     func mqttConnectFailed(code: Int32)
+    /// The messages of one loop turn have all been handed over (a link may batch work, e.g. one
+    /// fsync for several schedules).
+    func mqttBatchEnd()
 }
 
 extension MQTTClientDelegate {
     public func mqttConnectFailed(code: Int32) {}
+    public func mqttBatchEnd() {}
 }
 
 /// A generic Paho MQTTAsync client driven by the event loop: connect with bounded, jittered
@@ -406,10 +410,18 @@ public final class MQTTClient {
             }
         }
         if mailbox.controlOverflow > 0 {
-            Log.warn(name, "\(mailbox.controlOverflow) MQTT events lost: mailbox full")
+            Log.warn(name, "\(mailbox.controlOverflow) MQTT delivery events lost: mailbox full")
             mailbox.controlOverflow = 0
         }
-        while let whole = mailbox.popMessage(topic: &topicBuf, payload: &payloadBuf) {
+        if mailbox.linkOverflow > 0 {
+            Log.error(name, "\(mailbox.linkOverflow) MQTT link events lost (link ring of \(MQTTMailbox.linkDepth) full)")
+            mailbox.linkOverflow = 0
+        }
+        // At most one ring's worth of messages per loop turn: Paho refills the ring while it is being
+        // drained, and a DSO burst drained whole stalled the EMS servers for seconds (issue 14).
+        var handled = 0
+        while handled < options.inboundDepth, let whole = mailbox.popMessage(topic: &topicBuf, payload: &payloadBuf) {
+            handled += 1
             let topic = String(decoding: topicBuf, as: UTF8.self)
             if whole {
                 delegate?.mqttReceived(topic: topic, payload: payloadBuf)
@@ -417,6 +429,8 @@ public final class MQTTClient {
                 delegate?.mqttDroppedOversized(topic: topic)
             }
         }
+        if handled > 0 { delegate?.mqttBatchEnd() }
+        if mailbox.pendingMessages > 0 { mailbox.resignal() }
     }
 }
 
