@@ -10,7 +10,7 @@ import Testing
     let key = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"
 
     func plan(_ conf: String, _ extra: [ProvisioningFile] = []) throws(ProvisioningError) -> ProvisioningPlan {
-        try Provisioning.plan(files: [file("pgui.conf", "device.id = gw-7\n" + conf)] + extra, dataDir: "/data", tag: tag)
+        try Provisioning.plan(files: [file("pgui.conf", "device.id = gw-7\ndevice.mode = demo\n" + conf)] + extra, dataDir: "/data", tag: tag)
     }
 
     func refused(_ conf: String, _ extra: [ProvisioningFile] = []) -> ProvisioningError? {

@@ -24,10 +24,10 @@ def provisioned(fw, tmp_path):
         files = {**files, "pgui.sig": sign(operator, files)} if signed else files
         return fw.run("provision", stick(tmp_path, f"s{next(counter)}", files), "--data", data)
 
-    r = apply({"pgui.conf": b"device.id = gw-a\n", "provisioning.pub.pem": pem_public(operator),
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\n", "provisioning.pub.pem": pem_public(operator),
                "pgui.bundle": b"serial = 5\ndevice = gw-a\n"}, signed=False)
     assert r.returncode == 0, r.stderr
-    r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = warn\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = warn\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
     assert r.returncode == 0, r.stderr
     return data, operator, apply
 
@@ -40,15 +40,15 @@ def test_older_bundle_is_refused(fw, provisioned):
     data, _, apply = provisioned
     before = conf(data)
     for serial in (6, 5, 1):
-        r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = debug\n", "pgui.bundle": f"serial = {serial}\ndevice = gw-a\n".encode()})
+        r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = debug\n", "pgui.bundle": f"serial = {serial}\ndevice = gw-a\n".encode()})
         assert r.returncode == 1 and "not newer" in r.stderr, r.stderr
         assert conf(data) == before
     # The same serial with other content: refused; the very same bundle again: applied (idempotent).
-    r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = debug\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = debug\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
     assert r.returncode == 1 and conf(data) == before
-    r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = warn\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = warn\n", "pgui.bundle": b"serial = 7\ndevice = gw-a\n"})
     assert r.returncode == 0, r.stderr
-    r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = debug\n", "pgui.bundle": b"serial = 8\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = debug\n", "pgui.bundle": b"serial = 8\ndevice = gw-a\n"})
     assert r.returncode == 0, r.stderr
     assert b"log.level = debug" in conf(data)
 
@@ -56,7 +56,7 @@ def test_older_bundle_is_refused(fw, provisioned):
 def test_signed_bundle_without_serial_is_refused(fw, provisioned):
     data, _, apply = provisioned
     before = conf(data)
-    r = apply({"pgui.conf": b"device.id = gw-a\nlog.level = debug\n"})
+    r = apply({"pgui.conf": b"device.id = gw-a\ndevice.mode = demo\nlog.level = debug\n"})
     assert r.returncode == 1 and "pgui.bundle" in r.stderr
     assert conf(data) == before
 
@@ -64,9 +64,9 @@ def test_signed_bundle_without_serial_is_refused(fw, provisioned):
 def test_bundle_for_another_device_is_refused(fw, provisioned):
     data, _, apply = provisioned
     before = conf(data)
-    r = apply({"pgui.conf": b"device.id = gw-b\n", "pgui.bundle": b"serial = 9\ndevice = gw-b\n"})
+    r = apply({"pgui.conf": b"device.id = gw-b\ndevice.mode = demo\n", "pgui.bundle": b"serial = 9\ndevice = gw-b\n"})
     assert r.returncode == 1 and "never renames" in r.stderr, r.stderr
-    r = apply({"pgui.conf": b"device.id = gw-b\n", "pgui.bundle": b"serial = 9\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": b"device.id = gw-b\ndevice.mode = demo\n", "pgui.bundle": b"serial = 9\ndevice = gw-a\n"})
     assert r.returncode == 1 and "differs" in r.stderr, r.stderr
     assert conf(data) == before
 
@@ -80,7 +80,7 @@ def test_bundle_for_another_device_is_refused(fw, provisioned):
 def test_paths_outside_their_place_are_refused(fw, provisioned, line):
     data, _, apply = provisioned
     before = conf(data)
-    r = apply({"pgui.conf": f"device.id = gw-a\n{line}\n".encode(), "pgui.bundle": b"serial = 10\ndevice = gw-a\n"})
+    r = apply({"pgui.conf": f"device.id = gw-a\ndevice.mode = demo\n{line}\n".encode(), "pgui.bundle": b"serial = 10\ndevice = gw-a\n"})
     assert r.returncode == 1 and "pgui.conf:" in r.stderr, r.stderr
     assert conf(data) == before
 
@@ -107,7 +107,7 @@ def test_pem_of_the_wrong_type_is_refused(fw, provisioned, kind):
         "bad-der": b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n",
     }[kind]
     before = conf(data)
-    text = b"device.id = gw-a\nbal.enabled = true\nbal.uris = ssl://127.0.0.1:8883\nbal.ca_file = ca.pem\n"
+    text = b"device.id = gw-a\ndevice.mode = demo\nbal.enabled = true\nbal.uris = ssl://127.0.0.1:8883\nbal.ca_file = ca.pem\n"
     r = apply({"pgui.conf": text, "ca.pem": ca, "pgui.bundle": b"serial = 11\ndevice = gw-a\n"})
     assert r.returncode == 1 and "ca.pem" in r.stderr, r.stderr
     assert conf(data) == before
