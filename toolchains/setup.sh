@@ -16,7 +16,7 @@ HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file 
   libmbedtls-dev libpaho-mqtt-dev libssl-dev libmodbus-dev
   mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
-  libpaho-mqtt-dev libpaho-mqtt1.3 libssl-dev libssl3)
+  libpaho-mqtt-dev libpaho-mqtt1.3)
 PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect)
 
 apt_once_updated=0
@@ -175,7 +175,8 @@ build_modbus armv7 arm-linux-gnueabihf-gcc -mfloat-abi=hard -mfpu=vfpv3-d16 -mth
 
 # 6. SwiftPM toolsets (absolute paths, so generated here, never committed) ----------------------
 tc=$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")
-libs=(-lpaho-mqtt3as -lssl -lcrypto -lmbedtls -lmbedx509 -lmbedcrypto -lmodbus -lswiftUnicodeDataTables -lpthread -ldl -lm)
+# No -lssl/-lcrypto: Paho's TLS calls land in Sources/CTLSCompat (mbedTLS), linked as objects.
+libs=(-lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lmodbus -lswiftUnicodeDataTables -lpthread -ldl -lm)
 json_list() { local first=1; printf '['; for a in "$@"; do [ $first = 1 ] || printf ', '; first=0; printf '"%s"' "$a"; done; printf ']'; }
 write_toolset() { # name swift-target gnu-triple include-dirs(;-sep) lib-dirs(;-sep) float-flags(;-sep)
   local name=$1 T=$2 gt=$3 incs=$4 libdirs=$5 fl=$6
