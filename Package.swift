@@ -37,7 +37,7 @@ let package = Package(
             path: "Sources/pgui"),
         .testTarget(name: "PGUICoreTests", dependencies: ["PGUICore"], path: "Tests/PGUICoreTests"),
         .testTarget(
-            name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem"],
+            name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem", "CTLSCompat"],
             path: "Tests/PGUIPlatformTests"),
     ]
 )

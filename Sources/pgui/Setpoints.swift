@@ -85,6 +85,9 @@ enum EMSWiring {
     nonisolated(unsafe) static var keep: [AnyObject] = []
     /// The DSO link's state for the installer page (false when the link is disabled).
     nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
+    /// The DSO link's part of /status and its TLS refusals for /metrics (unchanged/zero when disabled).
+    nonisolated(unsafe) static var dsoState: (inout LinkState) -> Void = { _ in }
+    nonisolated(unsafe) static var dsoTLSRefusals: () -> [UInt64] = { [UInt64](repeating: 0, count: TLSFailureKind.count) }
 
     static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         guard config.enabled else {
@@ -96,6 +99,8 @@ enum EMSWiring {
             try link.start(on: loop)
             keep.append(link)
             dsoConnected = { link.mqtt.isConnected }
+            dsoState = { link.mqtt.fill(&$0) }
+            dsoTLSRefusals = { link.mqtt.tlsRefusals }
             Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
             return true
         } catch {

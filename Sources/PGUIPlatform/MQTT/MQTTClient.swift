@@ -101,6 +101,8 @@ public final class MQTTClient {
     /// Refused handshakes by kind (index: `TLSFailureKind.rawValue`) and the last one, for /status and /metrics.
     public private(set) var tlsRefusals = [UInt64](repeating: 0, count: TLSFailureKind.count)
     public private(set) var lastTLSFailure: TLSFailureKind? = nil
+    /// Why the last connect failed or the connection was lost ("" while connected), for /status.
+    public private(set) var lastFailure = ""
     /// [username, password] C strings (or nil).
     let credentials: UnsafeMutablePointer<UnsafePointer<CChar>?>
 
@@ -342,7 +344,16 @@ public final class MQTTClient {
         return TLSFailure.parse(note: tlsNote[0..<Int(n)])
     }
 
+    /// This link's part of /status.
+    public func fill(_ state: inout LinkState) {
+        state.connected = isConnected
+        state.lastError = lastFailure
+        state.tlsRefused = lastTLSFailure
+        state.tlsRefusals = tlsRefusals
+    }
+
     func scheduleReconnect(_ why: String) {
+        lastFailure = why
         attempt += 1
         let shift = min(attempt - 1, 16)
         let base = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
@@ -366,6 +377,7 @@ public final class MQTTClient {
                 connecting = false
                 isConnected = true
                 lastTLSFailure = nil
+                lastFailure = ""
                 attempt = 0
                 lastError = ""
                 Log.info(name, "connected to \(options.uris.count == 1 ? options.uris[0] : "one of \(options.uris.count) brokers") as \(options.clientId)")
