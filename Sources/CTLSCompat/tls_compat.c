@@ -71,6 +71,16 @@ typedef int pem_password_cb(char *buf, int size, int rwflag, void *userdata);
 // ECDHE only (forward secrecy), AEAD only (RFC 7525 §4.2); ECDSA first because PGUI's own PKI is P-256.
 // ChaCha20-Poly1305 (RFC 7905) is offered after AES-GCM for brokers that prefer it on CPUs without
 // AES instructions; it adds no code (mbedTLS's cipher table links it anyway).
+// Key-exchange groups, fastest first: mbedTLS's default list starts with P-521, and a server that
+// follows the client's order (mosquitto's OpenSSL does by default) would pick it, about ten times the
+// CPU of X25519 or P-256 per handshake. A broker certificate's EC key must be on one of these too.
+static const mbedtls_ecp_group_id offered_groups[] = {
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE,
+};
+
 static const int offered_suites[] = {
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -258,6 +268,7 @@ struct pgui_ssl_ctx {
     mbedtls_x509_crt own_chain;
     int have_chain;
     mbedtls_pk_context own_key;
+    int have_key;  // chain and key configured (SSL_CTX_use_PrivateKey_file succeeded)
     pem_password_cb *passwd_cb;
     void *passwd_userdata;
     void *ex_data;  // Paho's one ex_data slot (its PSK options)
@@ -337,6 +348,7 @@ SSL_CTX *SSL_CTX_new(const void *method) {
     mbedtls_ssl_conf_min_version(&ctx->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_max_version(&ctx->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(&ctx->conf, offered_suites);
+    mbedtls_ssl_conf_curves(&ctx->conf, offered_groups);
     mbedtls_ssl_conf_authmode(&ctx->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_rng(&ctx->conf, shared_rng, shared_rng_ctx);
     mbedtls_ssl_conf_session_tickets(&ctx->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
@@ -434,6 +446,7 @@ int SSL_CTX_use_PrivateKey_file(SSL_CTX *ctx, const char *file, int type) {
         ctx_fail(ctx, "ssl_conf_own_cert", file, rc);
         return 0;
     }
+    ctx->have_key = 1;
     return 1;
 }
 
@@ -592,9 +605,28 @@ static void note_handshake_failure(SSL *s, int rc) {
         }
         return;
     }
+    // The broker asked for a client certificate (CertificateRequest) and the device has none: the
+    // broker then aborts, with an alert or (racing the device's Finished) a reset, so whichever the
+    // device sees, the reason is the same.
+    int wanted_cert = s->tls.client_auth && !s->ctx->have_key;
+    if (wanted_cert && (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE || rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_NET_CONN_RESET)) {
+        int desc = rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && s->tls.in_msg != NULL ? s->tls.in_msg[1] : -1;
+        snprintf(detail, sizeof detail, "%s; it requires a client certificate and none is configured",
+                 desc >= 0 ? alert_name(desc) : "connection closed");
+        err_set((unsigned long)-rc, "broker_alert", s->host, detail);
+        return;
+    }
     switch (rc) {
     case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: {
         int desc = s->tls.in_msg != NULL ? s->tls.in_msg[1] : -1;
+        // An alert instead of a ServerHello: the broker accepted none of the versions and suites in
+        // the ClientHello (an OpenSSL server limited to TLS 1.0/1.1 answers handshake_failure, since
+        // AEAD suites need TLS 1.2; RFC 5246 §7.4.1.3, RFC 8996).
+        if (s->tls.state == MBEDTLS_SSL_SERVER_HELLO && (desc == 40 || desc == 70 || desc == 71)) {
+            snprintf(detail, sizeof detail, "the broker accepts neither TLS 1.2 nor any offered suite (%s alert)", alert_name(desc));
+            err_set((unsigned long)-rc, "protocol_version", s->host, detail);
+            return;
+        }
         if (desc == 70) {
             err_set((unsigned long)-rc, "protocol_version", s->host, "the broker refused TLS 1.2 (protocol version alert)");
         } else {
