@@ -4,6 +4,7 @@
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
 #   make demo                 PGUI with the simulated meter
 #   make bench                benchmarks (ratios against baselines measured in the same run)
+#   make size                 stripped size per arch and each component's share; fails if OpenSSL is linked
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
 #                             (also BOARD=qemu-virt-armv7)
@@ -24,7 +25,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all setup test unit integration demo bench clean help image image-test
+.PHONY: all firmware firmware-all setup test unit integration demo bench clean help image image-test size
 all: firmware
 
 help:
@@ -62,6 +63,15 @@ bench: firmware-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
+
+# Size per arch from the linker map (toolchains/size.py): shares of Swift code, mbedTLS, Paho, the
+# TLS layer, libmodbus, libc; OpenSSL must be 0. Budgets of issue 16 (decimal MB): aarch64 4.5, armv7 3.2.
+size_budget_aarch64 := 4500000
+size_budget_armv7 := 3200000
+size: firmware-all
+	@rc=0; for a in $(ARCHES); do \
+	  case $$a in aarch64) b=$(size_budget_aarch64) ;; armv7) b=$(size_budget_armv7) ;; *) b= ;; esac; \
+	  python3 toolchains/size.py $$a $(OUT)/$$a/pgui .build-fw-$$a/pgui.map $$b || rc=1; done; exit $$rc
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
 BOARD ?= qemu-virt-aarch64

@@ -14,10 +14,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file dpkg-dev
   libmbedtls-dev libpaho-mqtt-dev libssl-dev libmodbus-dev
-  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
+  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium collectd-core)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
   libpaho-mqtt-dev libpaho-mqtt1.3)
-PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect)
+PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect
+  tlslite-ng==0.8.2)
 
 apt_once_updated=0
 apt_update_host() {
@@ -187,6 +188,8 @@ write_toolset() { # name swift-target gnu-triple include-dirs(;-sep) lib-dirs(;-
   local ld=("-L$tc/lib/swift/embedded/$T")
   IFS=';' read -ra L <<<"$libdirs"; for i in "${L[@]}"; do [ -n "$i" ] && ld+=("-L$i"); done
   ld+=("${libs[@]}")
+  # A linker map beside the build: `make size` (toolchains/size.py) reads each component's share from it.
+  ld+=("-Map=$top/.build-fw-$name/pgui.map")
   cat >"$cache/toolset-$name.json" <<JSON
 {
   "schemaVersion": "1.0",
