@@ -25,7 +25,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all setup test unit integration demo bench clean help image image-test size
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size
 all: firmware
 
 help:
@@ -37,15 +37,27 @@ $(TC)/.ready: toolchains/setup.sh
 setup: $(TC)/.ready
 
 # The firmware: Embedded Swift, fully static, per target, through the generated SwiftPM toolset.
+# `pgui` is the field binary; `pgui-bench` (benchmarks, never shipped) is built the same way.
 $(OUT)/%/pgui: $(TC)/.ready $(SOURCES)
 	@echo "[firmware] $* ($(triple_$*))"
+	@# pgui-bench links in the same scratch path and overwrites the linker map: relink pgui (seconds)
+	@# and keep its map as pgui-field.map for `make size`.
+	@rm -f .build-fw-$*/$(triple_$*)/release/pgui
 	$(SWIFT) build -c release --product pgui --scratch-path .build-fw-$* --triple $(triple_$*) \
 	  --toolset $(TC)/toolset-$*.json 2>&1 | grep -v -e "argument unused during compilation: '-pie'" ; test $${PIPESTATUS[0]} -eq 0
 	@mkdir -p $(@D)
 	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui
+	@cp .build-fw-$*/pgui.map .build-fw-$*/pgui-field.map
 	@ls -l $@ | awk '{print "[firmware] " $$NF ": " $$5 " bytes stripped"}'
+$(OUT)/%/pgui-bench: $(TC)/.ready $(SOURCES)
+	@echo "[bench] $* ($(triple_$*))"
+	$(SWIFT) build -c release --product pgui-bench --scratch-path .build-fw-$* --triple $(triple_$*) \
+	  --toolset $(TC)/toolset-$*.json 2>&1 | grep -v -e "argument unused during compilation: '-pie'" ; test $${PIPESTATUS[0]} -eq 0
+	@mkdir -p $(@D)
+	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui-bench
 firmware: $(OUT)/$(ARCH)/pgui
 firmware-all: $(foreach a,$(ARCHES),$(OUT)/$(a)/pgui)
+bench-bin-all: $(foreach a,$(ARCHES),$(OUT)/$(a)/pgui-bench)
 
 unit: $(TC)/.ready
 	$(SWIFT) test 2>&1 | tail -n 40 ; test $${PIPESTATUS[0]} -eq 0
@@ -53,15 +65,15 @@ unit: $(TC)/.ready
 integration: firmware-all
 	PGUI_ARCHES="$(ARCHES)" PGUI_OUT=$(OUT) $(PYTEST) -q Tests/integration
 
-test: unit integration
+test: unit bench-bin-all integration
 
 demo: $(OUT)/x86_64/pgui
 	Tests/demo/run.sh $(OUT)/x86_64/pgui
 
-# In-firmware benchmarks on every architecture, then the ones that need external peers.
-bench: firmware-all
+# `pgui-bench` on every architecture, then the benchmarks that need external peers.
+bench: firmware-all bench-bin-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
-	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
+	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
 
 # Size per arch from the linker map (toolchains/size.py): shares of Swift code, mbedTLS, Paho, the
@@ -71,7 +83,7 @@ size_budget_armv7 := 3200000
 size: firmware-all
 	@rc=0; for a in $(ARCHES); do \
 	  case $$a in aarch64) b=$(size_budget_aarch64) ;; armv7) b=$(size_budget_armv7) ;; *) b= ;; esac; \
-	  python3 toolchains/size.py $$a $(OUT)/$$a/pgui .build-fw-$$a/pgui.map $$b || rc=1; done; exit $$rc
+	  python3 toolchains/size.py $$a $(OUT)/$$a/pgui .build-fw-$$a/pgui-field.map $$b || rc=1; done; exit $$rc
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
 BOARD ?= qemu-virt-aarch64

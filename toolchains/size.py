@@ -65,6 +65,12 @@ def shares(map_path):
 def main():
     arch, binary, map_path = sys.argv[1:4]
     budget = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else None
+    if not os.path.exists(map_path):
+        print(f"{arch}: no linker map {map_path}: rebuild with `make firmware ARCH={arch}` (toolchains/setup.sh adds -Map)")
+        return 1
+    if "pgui-bench.build" in open(map_path, errors="replace").read() or "pgui_bench.build" in open(map_path, errors="replace").read():
+        print(f"{arch}: {map_path} is pgui-bench's map, not the field binary's: rebuild with `make firmware ARCH={arch}`")
+        return 1
     stripped = os.path.getsize(binary)
     sizes, openssl = shares(map_path)
     total = sum(sizes.values())

@@ -34,6 +34,7 @@
 #include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <termios.h>
 #include <linux/watchdog.h>
 #include <netdb.h>
 
@@ -93,6 +94,41 @@ static inline int pgui_is_dir(const char *path) {
     if (stat(path, &st) != 0) return -1;
     return S_ISDIR(st.st_mode) ? 1 : 0;
 }
+/* Serial ports for the meters that speak on a UART (DLMS/HDLC, DSMR P1, SML, IEC 62056-21): raw
+ * mode, no flow control, the given speed and frame. parity: 0 none, 1 even, 2 odd. Returns 0, or -1
+ * with errno (EINVAL for a speed or frame termios cannot express). */
+static inline int pgui_serial_configure(int fd, unsigned baud, int data_bits, int parity, int stop_bits) {
+    speed_t speed;
+    switch (baud) {
+    case 300: speed = B300; break;
+    case 600: speed = B600; break;
+    case 1200: speed = B1200; break;
+    case 2400: speed = B2400; break;
+    case 4800: speed = B4800; break;
+    case 9600: speed = B9600; break;
+    case 19200: speed = B19200; break;
+    case 38400: speed = B38400; break;
+    case 57600: speed = B57600; break;
+    case 115200: speed = B115200; break;
+    default: errno = EINVAL; return -1;
+    }
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    cfmakeraw(&t);
+    t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
+    t.c_cflag |= CREAD | CLOCAL;
+    if (data_bits == 7) t.c_cflag |= CS7; else if (data_bits == 8) t.c_cflag |= CS8; else { errno = EINVAL; return -1; }
+    if (parity == 1) t.c_cflag |= PARENB; else if (parity == 2) t.c_cflag |= PARENB | PARODD;
+    if (stop_bits == 2) t.c_cflag |= CSTOPB;
+    t.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
+    t.c_cc[VMIN] = 0;
+    t.c_cc[VTIME] = 0;
+    if (cfsetispeed(&t, speed) != 0 || cfsetospeed(&t, speed) != 0) return -1;
+    return tcsetattr(fd, TCSANOW, &t);
+}
+static inline int pgui_etimedout(void) { return ETIMEDOUT; }
+static inline int pgui_serial_flush_input(int fd) { return tcflush(fd, TCIFLUSH); }
+static inline int pgui_serial_drain(int fd) { return tcdrain(fd); }
 static inline long pgui_file_mode(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;

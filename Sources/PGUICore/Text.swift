@@ -21,6 +21,15 @@ public enum ASCII {
     @inlinable public static func isDigit(_ b: UInt8) -> Bool { b >= zero && b <= nine }
     @inlinable public static func isLowerAlpha(_ b: UInt8) -> Bool { b >= 97 && b <= 122 }
     @inlinable public static func isUpperAlpha(_ b: UInt8) -> Bool { b >= 65 && b <= 90 }
+    /// The value of a hex digit (either case), nil for anything else.
+    @inlinable public static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 48...57: b - 48
+        case 65...70: b - 55
+        case 97...102: b - 87
+        default: nil
+        }
+    }
 }
 
 /// Strips spaces and tabs from both ends of a byte slice.

@@ -150,3 +150,26 @@ private func parseError(_ text: String) -> ConfigError? {
         #expect(Config.check("", against: .identifier(bytesMax: 3)) != nil)
     }
 }
+
+@Suite struct MeterOBISConfigTests {
+    func load(_ text: String) throws(ConfigError) -> Config {
+        try Config.load(Array(("device.id = gw\ndata.dir = /data\n" + text).utf8), file: "c.conf")
+    }
+
+    @Test func obisOverridesNeedAnOBISMeter() {
+        #expect(throws: ConfigError.self) { _ = try load("meter.obis.active_power = 1-0:16.7.0\n") }
+        #expect(throws: ConfigError.self) { _ = try load("meter.cipher.encryption_key_file = /data/ek\n") }
+    }
+
+    @Test func serialFrameKeys() throws {
+        let c = try load("meter.serial.data_bits = 7\n")
+        #expect(c.meter.obis.serial.dataBits == 7)
+        #expect(c.meter.obis.serialKeysSet == ["data_bits"])
+        #expect(throws: ConfigError.self) {
+            _ = try load("meter.kind = modbus-rtu\nmeter.serial.device = /dev/ttyS0\nmeter.serial.data_bits = 7\n")
+        }
+        #expect(throws: ConfigError.self) {
+            _ = try load("meter.kind = modbus-rtu\nmeter.serial.device = /dev/ttyS0\nmeter.serial.baud = 300\n")
+        }
+    }
+}

@@ -90,3 +90,70 @@ private func tempDir() -> String {
         #expect(loop.iterations >= 3)
     }
 }
+
+@Suite struct AESGCMTests {
+    /// Test Case 2 of McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)" (2005): a zero key,
+    /// IV and block; the published ciphertext and tag.
+    @Test func publishedVector() throws {
+        let gcm = try AESGCM(key: [UInt8](repeating: 0, count: 16))
+        let iv = [UInt8](repeating: 0, count: 12)
+        let plain = [UInt8](repeating: 0, count: 16)
+        var cipher = [UInt8](repeating: 0, count: 16)
+        var tag = [UInt8](repeating: 0, count: 16)
+        let ok = iv.withUnsafeBufferPointer { ivp in
+            plain.withUnsafeBufferPointer { pp in
+                cipher.withUnsafeMutableBufferPointer { cp in
+                    tag.withUnsafeMutableBufferPointer { tp in
+                        gcm.seal(iv: ivp, aad: UnsafeBufferPointer(start: nil, count: 0), plaintext: pp, ciphertext: cp, tag: tp)
+                    }
+                }
+            }
+        }
+        #expect(ok)
+        #expect(cipher == hexBytes("0388dace60b6a392f328c2b971b2fe78"))
+        #expect(tag == hexBytes("ab6e47d42cec13bdf53a67b21257bddf"))
+        // And back, with a DLMS-length (12-byte) tag; a flipped bit fails authentication.
+        var out = [UInt8](repeating: 0xAA, count: 16)
+        func open(_ c: [UInt8], _ t: ArraySlice<UInt8>) -> Bool {
+            iv.withUnsafeBufferPointer { ivp in
+                c.withUnsafeBufferPointer { cp in
+                    Array(t).withUnsafeBufferPointer { tp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            gcm.open(iv: ivp, aad: UnsafeBufferPointer(start: nil, count: 0), ciphertext: cp, tag: tp, plaintext: op)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(open(cipher, tag[0..<12]))
+        #expect(out == plain)
+        var bad = cipher
+        bad[3] ^= 1
+        #expect(!open(bad, tag[0..<12]))
+        #expect(out == plain)  // zeroed, never the forged plaintext
+    }
+
+    @Test func wrongKeyLengthIsRefused() {
+        #expect(throws: CryptoError.self) { _ = try AESGCM(key: [1, 2, 3]) }
+    }
+
+    private func hexBytes(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var it = Array(s.utf8).makeIterator()
+        while let h = it.next(), let l = it.next() { out.append(ASCII.hexValue(h)! << 4 | ASCII.hexValue(l)!) }
+        return out
+    }
+}
+
+@Suite struct MeterKeyFileTests {
+    @Test func modeAndFormat() throws {
+        let dir = tempDir()
+        let path = dir + "/ek"
+        try Files.writeAtomically(path, Array("000102030405060708090a0b0c0d0e0f\n".utf8))
+        #expect(try MeterKeyFile.load(path) == Array(0...15))
+        _ = chmod(path, 0o644)
+        #expect(throws: MeterKeyFile.Problem.permissions(path: path, mode: 0o644)) { _ = try MeterKeyFile.load(path) }
+        try Files.writeAtomically(path, Array("not a key".utf8))
+        #expect(throws: MeterKeyFile.Problem.format(path: path)) { _ = try MeterKeyFile.load(path) }
+    }
+}

@@ -40,12 +40,36 @@ public struct ModbusMeterConfig: Equatable {
     public init() {}
 }
 
+/// Settings shared by the OBIS-speaking meter families (DLMS/COSEM, DSMR P1, SML, IEC 62056-21).
+public struct OBISMeterConfig: Equatable {
+    /// The serial line as configured; each family applies its own defaults where a key is not set
+    /// (see `isSet`), e.g. DSMR 5 is 115200 8N1 while Modbus RTU defaults to 9600 8E1.
+    public var serial = SerialSettings(device: "", baud: 9_600, dataBits: 8, parity: .even, stopBits: 1)
+    /// Which `meter.serial.*` keys the file sets.
+    public var serialKeysSet: Set<String> = []
+    /// The OBIS → quantity table with `meter.obis.<quantity>` overrides applied.
+    public var table = OBISTable.standard
+    /// AES-128 key files (32 hex digits, mode 0600): the encryption key (DLMS "GUEK", the DSMR P1
+    /// key) and the authentication key (DLMS "GAK"). Empty = not configured.
+    public var encryptionKeyFile = ""
+    public var authenticationKeyFile = ""
+    public init() {}
+}
+
 public struct MeterConfig: ConfigSection, Equatable {
     public var kind: String
     public var meterId: String
     public var periodMs: Int64
     public var simulated = SimulatedMeterConfig()
     public var modbus = ModbusMeterConfig()
+    public var obis = OBISMeterConfig()
+
+    /// The kinds that read OBIS codes and so use `obis` (the DLMS/COSEM, DSMR P1, SML and
+    /// IEC 62056-21 sources add theirs here); `meter.obis.*` and `meter.cipher.*` are errors elsewhere.
+    public static let obisKinds: [String] = []
+
+    /// Prefix of the per-quantity OBIS overrides (`meter.obis.active_power = 1-0:16.7.0`).
+    public static let obisKeyPrefix = "meter.obis."
 
     public static let schema: [ConfigKeySpec] = [
         ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu"]), default: "simulated"),
@@ -62,13 +86,17 @@ public struct MeterConfig: ConfigSection, Equatable {
         ConfigKeySpec("meter.timeout_ms", .integer(min: 50, max: 10_000), default: "1000"),
         ConfigKeySpec("meter.reconnect_max_ms", .integer(min: 100, max: 300_000), default: "30000"),
         ConfigKeySpec("meter.serial.device", .text(bytesMax: 256), default: ""),
-        ConfigKeySpec("meter.serial.baud", .choice(["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]), default: "9600"),
+        ConfigKeySpec("meter.serial.baud", .choice(["300", "600", "1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]), default: "9600"),
+        ConfigKeySpec("meter.serial.data_bits", .integer(min: 7, max: 8), default: "8"),
         ConfigKeySpec("meter.serial.parity", .choice(["none", "even", "odd"]), default: "even"),
         ConfigKeySpec("meter.serial.stop_bits", .integer(min: 1, max: 2), default: "1"),
         ConfigKeySpec("meter.serial.rs485", .boolean, default: "false"),
         ConfigKeySpec("meter.model", .choice(["sunspec", "map"]), default: "sunspec"),
         ConfigKeySpec("meter.sunspec.base", .text(bytesMax: 8), default: "auto"),
         ConfigKeySpec("meter.map.*", .text(bytesMax: 128), default: nil),
+        ConfigKeySpec("meter.obis.*", .text(bytesMax: 32), default: nil),
+        ConfigKeySpec("meter.cipher.encryption_key_file", .text(bytesMax: 256), default: ""),
+        ConfigKeySpec("meter.cipher.authentication_key_file", .text(bytesMax: 256), default: ""),
     ]
 
     public init(_ v: ConfigValues) throws(ConfigError) {
@@ -105,6 +133,43 @@ public struct MeterConfig: ConfigSection, Equatable {
             m.sunspecBase = b
         }
         m.map = try RegisterMap.parse(v)
+        if m.baud < 1_200 && (kind == "modbus-rtu") {
+            throw v.error("meter.serial.baud", "Modbus RTU runs at 1200 baud or more; 300 and 600 are for IEC 62056-21 optical ports")
+        }
+
+        var o = OBISMeterConfig()
+        o.serial = SerialSettings(device: m.serialDevice, baud: m.baud, dataBits: Int(v.int("meter.serial.data_bits")),
+                                  parity: m.parity, stopBits: m.stopBits)
+        for key in ["device", "baud", "data_bits", "parity", "stop_bits"] where v.isSet("meter.serial.\(key)") {
+            o.serialKeysSet.insert(key)
+        }
+        if kind == "modbus-rtu" && o.serial.dataBits != 8 {
+            throw v.error("meter.serial.data_bits", "Modbus RTU frames have 8 data bits")
+        }
+        for entry in v.entries(withPrefix: Self.obisKeyPrefix) {
+            let name = String(decoding: Array(entry.key.utf8).dropFirst(Self.obisKeyPrefix.utf8.count), as: UTF8.self)
+            guard let q = MeterQuantity(name: name) else {
+                throw ConfigError(file: v.file, line: entry.line, message: "\(entry.key): unknown quantity '\(name)'")
+            }
+            guard let code = OBISCode.parse(Array(entry.value.utf8)) else {
+                throw ConfigError(file: v.file, line: entry.line, message: "\(entry.key): '\(printable(Array(entry.value.utf8)[...]))' is not an OBIS code (e.g. 1-0:16.7.0 or 1.8.0)")
+            }
+            o.table = o.table.overriding(q, with: code)
+        }
+        o.encryptionKeyFile = v.string("meter.cipher.encryption_key_file")
+        o.authenticationKeyFile = v.string("meter.cipher.authentication_key_file")
+        for key in ["meter.cipher.encryption_key_file", "meter.cipher.authentication_key_file"] where v.isSet(key) {
+            guard v.string(key).utf8.first == 47 else { throw v.error(key, "a key file is an absolute path") }
+        }
+        if !Self.obisKinds.contains(kind) {
+            if let first = v.entries(withPrefix: Self.obisKeyPrefix).first {
+                throw ConfigError(file: v.file, line: first.line, message: "\(first.key): OBIS overrides need an OBIS-speaking meter.kind (\(Self.obisKinds.isEmpty ? "none in this build" : Self.obisKinds.joined(separator: ", ")))")
+            }
+            for key in ["meter.cipher.encryption_key_file", "meter.cipher.authentication_key_file"] where v.isSet(key) {
+                throw v.error(key, "meter keys are used only by encrypted OBIS meters, not meter.kind = \(kind)")
+            }
+        }
+        obis = o
 
         // Cross-key checks: settings that would be silently ignored are errors too.
         let isModbus = kind != "simulated"
