@@ -115,13 +115,16 @@ void pgui_tls_use_random(int (*f_rng)(void *, unsigned char *, size_t), void *p_
 }
 
 // ---- The error slot (OpenSSL's per-thread error queue, one entry deep) ------------------------------
+#define ERR_CODE_BASE 0x1000000UL
 static __thread char err_text[PGUI_TLS_NOTE_BYTES];
 static __thread unsigned long err_code;
 
 static void err_set(unsigned long code, const char *kind, const char *host, const char *detail) {
     // Host names and addresses contain no spaces (SSL_ctrl refuses them), so two spaces delimit it.
     snprintf(err_text, sizeof err_text, "pgui-tls:%s %s %s", kind, host && host[0] ? host : "-", detail ? detail : "");
-    err_code = code ? code : 1;
+    // Paho compares ERR_get_error() with SSL_ERROR_WANT_READ/WANT_WRITE (2, 3) when it has no SSL
+    // object (SSLSocket_error): keep every code clear of the SSL_ERROR_* range.
+    err_code = ERR_CODE_BASE | (code & 0xffffff);
 }
 
 void ERR_clear_error(void) {
