@@ -5,6 +5,7 @@
 #   make demo                 PGUI with the simulated meter
 #   make bench                benchmarks (ratios against baselines measured in the same run)
 #   make size                 stripped size per arch and each component's share; fails if OpenSSL is linked
+#   make fleet N=100 SIM=1000 K=2   fleet harness: gateways + simulated devices, broker outage, herd drain
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
 #                             (also BOARD=qemu-virt-armv7)
@@ -25,7 +26,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size fleet
 all: firmware
 
 help:
@@ -84,6 +85,14 @@ size: firmware-all
 	@rc=0; for a in $(ARCHES); do \
 	  case $$a in aarch64) b=$(size_budget_aarch64) ;; armv7) b=$(size_budget_armv7) ;; *) b= ;; esac; \
 	  python3 toolchains/size.py $$a $(OUT)/$$a/pgui .build-fw-$$a/pgui-field.map $$b || rc=1; done; exit $$rc
+
+# Fleet scale (docs/fleet.md): N real gateways + SIM simulated devices, K BAL consumers on a shared
+# subscription, a broker outage and the herd's drain; FLEET_ARGS passes more (see Tests/fleet/fleet.py).
+N ?= 20
+SIM ?= 0
+K ?= 2
+fleet: $(TC)/.ready $(OUT)/x86_64/pgui
+	PGUI_OUT=$(OUT) $(TC)/venv/bin/python Tests/fleet/fleet.py --gateways $(N) --sim $(SIM) --consumers $(K) $(FLEET_ARGS)
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
 BOARD ?= qemu-virt-aarch64

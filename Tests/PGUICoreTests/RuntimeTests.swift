@@ -39,8 +39,9 @@ import Testing
         #expect(text.hasSuffix("\n"))
         // Every sample line is `name value`, every name has HELP and TYPE.
         let lines = text.split(separator: "\n")
-        // pgui_heap_in_use_bytes is left out while unknown; two labelled families (HELP, TYPE, one line per reason).
-        #expect(lines.count == 18 * 3 + 2 * (2 + TLSFailureKind.count))
+        // pgui_heap_in_use_bytes, pgui_meter_sample_age_ms and pgui_schedule_age_seconds are left out while
+        // unknown; two labelled families (HELP, TYPE, one line per TLS refusal reason).
+        #expect(lines.count == 23 * 3 + 2 * (2 + TLSFailureKind.count))
     }
 
     @Test func tlsRefusalsHaveOneSamplePerReason() {
