@@ -4,6 +4,7 @@
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
 #   make demo                 PGUI with the simulated meter
 #   make bench                benchmarks (ratios against baselines measured in the same run)
+#   make fuzz                 every Tests/fuzz/*.swift libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make size                 stripped size per arch and each component's share; fails if OpenSSL is linked
 #   make fleet N=100 SIM=1000 K=2   fleet harness: gateways + simulated devices, broker outage, herd drain
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
@@ -26,7 +27,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size fleet
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size fleet fuzz fuzz-build
 all: firmware
 
 help:
@@ -77,6 +78,30 @@ bench: firmware-all bench-bin-all
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
 
+# Fuzzing (docs/building.md): each Tests/fuzz/<target>.swift is compiled with the core's sources into
+# one module named PGUICore (the core qualifies some names with its module) with libFuzzer and ASan
+# (host swiftc), then run from its seed corpus for FUZZ_SECONDS.
+# New inputs go to out/fuzz/<target>.corpus (the seeds in git stay as they are); a crash leaves its
+# input in out/fuzz/ and fails the target. FUZZ_TARGETS picks some, FUZZ_OPT=-Onone builds faster.
+FUZZ_SECONDS ?= 60
+FUZZ_OPT ?= -O
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard Tests/fuzz/*.swift)))
+CORE_SOURCES := $(shell find Sources/PGUICore -name '*.swift' 2>/dev/null)
+$(OUT)/fuzz/%: Tests/fuzz/%.swift $(CORE_SOURCES)
+	@mkdir -p $(@D)
+	@echo "[fuzz] build $*"
+	@swiftc -sanitize=fuzzer,address -parse-as-library $(FUZZ_OPT) -module-name PGUICore $(CORE_SOURCES) $< -o $@ 2>&1 \
+	  | grep -v -e "Cannot export local symbol" ; test $${PIPESTATUS[0]} -eq 0
+fuzz-build: $(foreach t,$(FUZZ_TARGETS),$(OUT)/fuzz/$(t))
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(OUT)/fuzz/$$t.corpus; \
+	  echo "[fuzz] $$t for $(FUZZ_SECONDS) s"; \
+	  $(OUT)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+	    -artifact_prefix=$(OUT)/fuzz/$$t- $(OUT)/fuzz/$$t.corpus Tests/fuzz/corpus/$$t 2>$(OUT)/fuzz/$$t.log \
+	    || { tail -n 40 $(OUT)/fuzz/$$t.log; echo "[fuzz] $$t FAILED: input in $(OUT)/fuzz/$$t-*"; exit 1; }; \
+	  grep -h -e "stat::number_of_executed_units" $(OUT)/fuzz/$$t.log | sed "s/^/[fuzz] $$t /"; \
+	done
 # Size per arch from the linker map (toolchains/size.py): shares of Swift code, mbedTLS, Paho, the
 # TLS layer, libmodbus, libc; OpenSSL must be 0. Budgets of issue 16 (decimal MB): aarch64 4.5, armv7 3.2.
 size_budget_aarch64 := 4500000

@@ -25,6 +25,8 @@ kver=$(ls "$deb/lib/modules" | head -1)
 # Debian's package ships no modules.dep (its postinst makes it): make it here to resolve dependencies.
 [ -f "$deb/lib/modules/$kver/modules.dep" ] || depmod -b "$deb" "$kver"
 version=${PGUI_IMAGE_VERSION:-dev-$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)}
+# Anti-rollback serial (docs/image.md): rises with every release; by default the build time in seconds.
+serial=${PGUI_UPDATE_SERIAL:-$(date +%s)}
 rm -rf "$work"; mkdir -p "$work" "$out"
 
 # Signing key: the bundle's signer and the keyring in the image must match.
@@ -98,7 +100,7 @@ printf '127.0.0.1\tlocalhost\n' >"$rfs/etc/hosts"
 printf 'hosts: files dns\n' >"$rfs/etc/nsswitch.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rfs/etc/passwd"
 printf 'root:x:0:\n' >"$rfs/etc/group"
-printf 'BOARD=%s\nVERSION=%s\nKERNEL=%s\n' "$board" "$version" "$kver" >"$rfs/etc/pgui-release"
+printf 'BOARD=%s\nVERSION=%s\nKERNEL=%s\nSERIAL=%s\n' "$board" "$version" "$kver" "$serial" >"$rfs/etc/pgui-release"
 mksquashfs "$rfs" "$work/rootfs.img" -noappend -all-root -comp gzip -quiet -mkfs-time 0 -all-time 0 >/dev/null
 [ "$(stat -c %s "$work/rootfs.img")" -le $((BOARD_SLOT_MIB * 1024 * 1024)) ] || { echo "rootfs larger than a slot" >&2; exit 1; }
 
@@ -133,7 +135,7 @@ put "$work/rootfs.img" $((1 + BOARD_BOOT_MIB))
 put "$work/data.ext4" $((1 + BOARD_BOOT_MIB + 2 * BOARD_SLOT_MIB))
 
 # 6. the update bundle for this build --------------------------------------------------------
-PY=$py "$top/image/make-bundle.sh" "$board" "$version" "$kernel" "$work/initrd" "$work/rootfs.img" "$key" "$work/update.bundle"
+PGUI_UPDATE_SERIAL=$serial PY=$py "$top/image/make-bundle.sh" "$board" "$version" "$kernel" "$work/initrd" "$work/rootfs.img" "$key" "$work/update.bundle"
 cp --sparse=always "$disk" "$out/disk.img"
 cp "$work/update.bundle" "$work/rootfs.img" "$work/initrd" "$out/"
 cp "$kernel" "$out/Image"

@@ -14,6 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 
+# Order of the P-256 group (SEC 2 v2, §2.4.2).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def new_key(priv_path, pub_path):
     key = ec.generate_private_key(ec.SECP256R1())
     fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -33,6 +37,10 @@ def sign(priv_path, file_path, sig_path):
     with open(file_path, "rb") as f:
         der = key.sign(f.read(), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
+    # Low-S form (s <= n/2): `pgui verify-signature` refuses the high-S twin of a signature, so a
+    # signature has exactly one accepted encoding (docs/image.md, anti-malleability).
+    if s > P256_N // 2:
+        s = P256_N - s
     with open(sig_path, "wb") as f:
         f.write(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 

@@ -323,4 +323,20 @@ static inline void *pgui_mutex_create(void) {
 static inline void pgui_mutex_lock(void *m) { pthread_mutex_lock((pthread_mutex_t *)m); }
 static inline void pgui_mutex_unlock(void *m) { pthread_mutex_unlock((pthread_mutex_t *)m); }
 static inline void pgui_mutex_destroy(void *m) { pthread_mutex_destroy((pthread_mutex_t *)m); free(m); }
+// Process hardening at start-up (issue 21): no core dump may carry the BAL password or the device
+// key, whatever the image's core_pattern says. Returns 0, or the errno of the step that failed.
+#include <sys/prctl.h>
+static inline int pgui_disable_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return errno;
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return errno;
+    return 0;
+}
+static inline int pgui_is_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+static inline long long pgui_core_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_CORE, &r) != 0) return -1;
+    return (long long)r.rlim_cur;
+}
+
 #endif

@@ -47,13 +47,19 @@ public enum JournalFiles {
         }
         try checkFolder(dir)
         let ring = ringPath(dir)
+        var vanished: [UInt8]? = nil
         if !Files.exists(ring) {
+            if Files.exists(hintPath(dir)) {
+                vanished = try? Files.read(hintPath(dir), bytesMax: 4_096)
+                Log.error("journal", "\(ring) is missing but \(hintName) is there: the ring was deleted or lost\(create != nil && !readOnly ? "; creating an empty ring and counting the records the hint describes as lost" : "")")
+            }
             guard let g = create, !readOnly else {
-                throw JournalError("no journal in \(dir) (\(ringName) is missing)")
+                throw JournalError("no journal in \(dir) (\(ringName) is missing\(vanished != nil ? " although its hint is there: the ring was deleted or lost" : ""))")
             }
             try createRing(dir, g)
         }
-        let fd = pgui_open(ring, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0)
+        // O_NOFOLLOW: a ring replaced by a link would make the journal write wherever it points.
+        let fd = pgui_open(ring, (readOnly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC, 0)
         guard fd >= 0 else { throw JournalError("cannot open the journal: \(SystemError("open", ring).description)") }
         _ = pgui_fadvise_random(fd)
         if !readOnly && pgui_flock_exclusive(fd) != 0 {
@@ -61,7 +67,9 @@ public enum JournalFiles {
             close(fd)
             throw JournalError("journal \(ring) is in use by another pgui process (\(errnoText(e))): refusing to write to it")
         }
-        return FileJournalStorage(fd: fd, name: ring, hintPath: hintPath(dir), readOnly: readOnly)
+        let storage = FileJournalStorage(fd: fd, name: ring, hintPath: hintPath(dir), readOnly: readOnly)
+        storage.vanishedRingHint = vanished
+        return storage
     }
 
     /// Writes the ring as a temporary file full of zeros (real blocks, so later fdatasyncs carry no
@@ -75,8 +83,10 @@ public enum JournalFiles {
             throw JournalError("the partition holding \(dir) has \(free) bytes free but the journal needs \(g.fileBytes) (\(g.summary), from journal.retention_hours, group.window_s and journal.record_bytes_max): refusing to start; free space or lower the retention")
         }
         let tmp = dir + "/" + ringName + ".tmp"
-        let fd = pgui_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError("cannot create the journal: \(SystemError("create", tmp).description)") }
+        let fd: Int32
+        do throws(SystemError) { fd = try Files.createExclusive(tmp, mode: 0o600, readWrite: true) } catch {
+            throw JournalError("cannot create the journal: \(error.description)")
+        }
         let zeros = [UInt8](repeating: 0, count: 4_096)
         var off: Int64 = 0
         var failure: SystemError? = nil
@@ -141,6 +151,8 @@ public final class FileJournalStorage: JournalStorage {
     public let name: String
     let hintPath: String
     let readOnly: Bool
+    /// The hint found beside a missing ring (read before the new ring's empty hint replaced it).
+    public internal(set) var vanishedRingHint: [UInt8]? = nil
     /// Bytes handed to the kernel for the ring and the hint (write amplification figures).
     public private(set) var bytesWritten: Int64 = 0
 
@@ -196,6 +208,29 @@ public final class FileJournalStorage: JournalStorage {
         }
         bytesWritten += Int64(done)
         if err != 0 { throw JournalError("write \(count) bytes to \(name) at offset \(offset): \(errnoText(err)); the record is not journalled") }
+    }
+
+    public func byteCount() throws(JournalError) -> Int64 {
+        let size = pgui_file_size(fd)
+        guard size >= 0 else { throw JournalError("cannot stat \(name): \(errnoText(pgui_errno()))") }
+        return size
+    }
+
+    /// Writes zeros page by page from the current end (the same 4 KiB writes as `createRing`), then fsync.
+    public func extend(to bytes: Int64) throws(JournalError) {
+        precondition(!readOnly, "extend of a journal opened read-only")
+        var off = try byteCount()
+        let zeros = [UInt8](repeating: 0, count: 4_096)
+        while off < bytes {
+            let n = Int(min(Int64(zeros.count), bytes - off))
+            let w = zeros.withUnsafeBytes { pgui_pwrite(fd, $0.baseAddress!, UInt(n), off) }
+            if w < 0 {
+                if pgui_errno() == EINTR { continue }
+                throw JournalError("cannot write the missing part of \(name) back (at \(off) of \(bytes) bytes): \(errnoText(pgui_errno())); refusing to run on a ring that is not preallocated")
+            }
+            off += Int64(w)
+        }
+        guard fsync(fd) == 0 else { throw JournalError("fsync \(name) after re-extending it: \(errnoText(pgui_errno()))") }
     }
 
     public func sync() throws(JournalError) {

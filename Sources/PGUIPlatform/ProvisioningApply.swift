@@ -64,7 +64,9 @@ public enum ProvisioningApply {
             outcome.deviceId = plan.config.device.deviceId
             outcome.configDigestHex = hex(sha256(plan.configText)[...])
             try checkAuthority(files: files, plan: plan, dataDir: dataDir)
-            try install(plan, dataDir: dataDir)
+            try checkPEMs(files: files, plan: plan)
+            let state = try checkReplay(files: files, plan: plan, dataDir: dataDir)
+            try install(plan, dataDir: dataDir, state: state)
             outcome.applied = true
             do throws(IdentityError) {
                 outcome.identity = try receiptIdentity(dataDir: dataDir, config: plan.config, nowMs: nowMs)
@@ -119,13 +121,63 @@ public enum ProvisioningApply {
         }
     }
 
-    static func install(_ plan: ProvisioningPlan, dataDir: String) throws(ProvisioningError) {
+    /// Every PEM the bundle installs parsed by mbedTLS as the type its key needs (the planner has
+    /// checked the labels): a garbage CA file or a private key in place of a certificate is refused
+    /// before anything is installed (issue 21, item 6).
+    static func checkPEMs(files: [ProvisioningFile], plan: ProvisioningPlan) throws(ProvisioningError) {
+        for e in plan.entriesNamingFiles {
+            guard let kind = ProvisioningGuard.pemKind(forKey: e.key), let f = files.first(where: { $0.name == e.name }) else { continue }
+            do throws(CryptoError) {
+                switch kind {
+                case .certificates: try CertificateCheck.parseCertificates(f.bytes)
+                case .privateKey: _ = try P256Key.parsePrivate(f.bytes)
+                case .publicKey: _ = try P256Key.parsePublic(f.bytes)
+                }
+            } catch {
+                throw ProvisioningError(file: f.name, message: "not what \(e.key) needs: \(error.description)")
+            }
+        }
+    }
+
+    static func statePath(_ dataDir: String) -> String { dataDir + "/" + ProvisioningGuard.stateName }
+
+    /// Serial and target device against what the device last accepted (issue 21, item 5). Returns
+    /// the state to record with this bundle, nil when it carries no `pgui.bundle` (first provisioning).
+    static func checkReplay(files: [ProvisioningFile], plan: ProvisioningPlan, dataDir: String) throws(ProvisioningError) -> ProvisioningState? {
+        let provisioned = Files.exists(dataDir + "/" + Provisioning.provisioningKeyName)
+        var state: ProvisioningState? = nil
+        if Files.exists(statePath(dataDir)) {
+            let bytes: [UInt8]
+            do throws(SystemError) { bytes = try Files.read(statePath(dataDir), bytesMax: ProvisioningState.bytesMax + 1) } catch {
+                throw ProvisioningError(file: "", message: "cannot read \(statePath(dataDir)): \(error.description); refusing (the serial of the last bundle is unknown)")
+            }
+            state = try ProvisioningState.parse(bytes, file: statePath(dataDir))
+        }
+        let installed = state?.device ?? installedDeviceId(dataDir)
+        let digest = hex(sha256(Provisioning.digestInput(files))[...])
+        try ProvisioningGuard.checkReplay(meta: plan.meta, state: state, provisioned: provisioned, installedDevice: installed,
+                                          bundleDevice: plan.config.device.deviceId, bundleSHA256: digest)
+        return plan.meta.map { ProvisioningState(serial: $0.serial, device: $0.device, bundleSHA256: digest) }
+    }
+
+    /// device.id of the installed configuration, nil when there is none or it does not parse.
+    static func installedDeviceId(_ dataDir: String) -> String? {
+        guard let bytes = try? Files.read(dataDir + "/pgui.conf", bytesMax: Provisioning.fileBytesMax),
+              let entries = try? ConfigFile.parse(bytes, file: "pgui.conf") else { return nil }
+        return entries.last(where: { $0.key == "device.id" })?.value
+    }
+
+    static func install(_ plan: ProvisioningPlan, dataDir: String, state: ProvisioningState?) throws(ProvisioningError) {
         let folder = dataDir + "/" + Provisioning.installFolder
         do throws(SystemError) {
             if !Files.isDirectory(folder) {
                 guard pgui_mkdir(folder, 0o700) == 0 else { throw SystemError("mkdir", folder) }
             }
             for f in plan.files { try Files.writeAtomically(folder + "/" + f.name, f.bytes, mode: 0o600) }
+            // Recorded before the commit point: a crash in between leaves a state that only this very
+            // bundle (same digest) satisfies again, so re-plugging the stick completes it and no older
+            // bundle can slip in.
+            if let st = state { try Files.writeAtomically(statePath(dataDir), st.encode(), mode: 0o600) }
             // The commit point: before this rename the old configuration (and its files) is intact.
             try Files.writeAtomically(dataDir + "/pgui.conf", plan.configText, mode: 0o600)
             if let key = plan.provisioningKey {

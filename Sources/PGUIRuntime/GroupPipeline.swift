@@ -16,6 +16,13 @@ public final class GroupPipeline {
     private var warnedUnsigned = false
     /// false once a commit failed (health check: the journal must be writable).
     public private(set) var journalWritable = true
+    /// Why the last group was dropped, nil once a group made it into the journal again (health).
+    public private(set) var failing: String? = nil
+
+    private func drop(_ why: String) {
+        dropped += 1
+        failing = "\(dropped) group(s) dropped, the last because \(why)"
+    }
 
     public init(identity: IdentityStore?, journal: FileJournal) {
         self.identity = identity
@@ -24,7 +31,7 @@ public final class GroupPipeline {
 
     public func handle(_ g: MeasurementGroup) {
         guard let identity else {
-            dropped += 1
+            drop("no usable device key")
             if !warnedUnsigned {
                 warnedUnsigned = true
                 Log.error("groups", "no usable device key: groups are not signed and not forwarded (see the identity error above)")
@@ -36,7 +43,7 @@ public final class GroupPipeline {
         do throws(IdentityError) {
             (seq, jws) = try identity.signNumbered(g, with: &signer)
         } catch {
-            dropped += 1
+            drop("signing failed: \(error.description)")
             Log.error("groups", "signing the group \(UTC.format(ms: g.windowStartMs)) failed: \(error.description); group dropped")
             return
         }
@@ -46,10 +53,11 @@ public final class GroupPipeline {
             _ = try journal.commit()
             journalled += 1
             journalWritable = true
+            failing = nil
             Log.debug("groups", "seq \(seq) signed and journalled (\(jws.count) bytes)")
             onCommitted?(seq, jws)
         } catch {
-            dropped += 1
+            drop("the journal refused it: \(error.message)")
             journalWritable = false
             Log.error("groups", "journal refused seq \(seq) (\(jws.count) bytes): \(error.message)")
         }

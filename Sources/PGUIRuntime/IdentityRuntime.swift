@@ -6,7 +6,9 @@ import PGUIPlatform
 /// broken key store is logged and the gateway keeps running without signing (set-points still flow);
 /// it never replaces the key by itself.
 public enum IdentityRuntime {
-    public static func start(_ config: Config, nowMs: Int64) -> IdentityStore? {
+    /// `journalFloor` is the highest seq the journal holds: the sequence state is moved past it
+    /// before anything is signed (a re-created or restored identity would otherwise restart below).
+    public static func start(_ config: Config, nowMs: Int64, journalFloor: UInt64?) -> IdentityStore? {
         let dataDir = config.device.dataDir
         let device = config.device.deviceId
         do throws(IdentityError) {
@@ -21,6 +23,9 @@ public enum IdentityRuntime {
             } else {
                 store = try IdentityStore.create(dataDir: dataDir, device: device, seqBlock: config.identity.seqBlock, nowMs: nowMs, random: random)
                 Log.info("identity", "first start: created the device key")
+            }
+            if let moved = try store.reconcile(journalFloor: journalFloor) {
+                Log.warn("identity", "sequence state said \(moved.from) but the journal already holds seq \(journalFloor ?? 0): numbering continues at \(moved.to) (identity re-created or restored from an older copy)")
             }
             Log.info("identity", "kid \(store.current.kid), next sequence block from \(store.state.seqNext)")
             if store.pending == nil && store.rotationDue(nowMs: nowMs, periodDays: config.identity.keyRotationDays, dayMs: config.identity.rotationDayMs) {

@@ -13,6 +13,8 @@ enum Command {
                pgui identity VERB ...     device key, signed groups, rotation (pgui identity help)
                pgui verify-signature --key PUBLIC.pem FILE SIGNATURE
                                           check an update manifest's ECDSA P-256 signature
+               pgui update-check MANIFEST --installed-serial N
+                                          anti-rollback check of a verified update manifest
                pgui journal VERB DIR ...  journal diagnosis: stats, dump, ack, reset (pgui journal help)
                pgui --version             print the version
         """
@@ -42,6 +44,8 @@ enum Command {
             if o.applied { printOut("provisioned \(o.deviceId) (config sha256 \(o.configDigestHex))") }
             if let i = o.identity { printOut("device key kid \(i.kid); public key and CSR in \(ProvisioningApply.receiptName)") }
             return o.applied ? Exit.ok : Exit.failure
+        case "update-check":
+            return UpdateCheck.run(Array(args.dropFirst()))
         case "verify-signature":
             return VerifySignature.run(Array(args.dropFirst()))
         case "identity":

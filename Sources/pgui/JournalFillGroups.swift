@@ -22,11 +22,11 @@ extension JournalCommand {
         guard Files.isDirectory(o.dir) else { throw JournalError("\(o.dir) is not a directory; nothing written") }
         let clock = SystemClock()
         let startMs = clock.monotonicMs()
-        guard let identity = IdentityRuntime.start(config, nowMs: clock.wallMs()) else {
-            throw JournalError("no usable device key in \(o.dir) (see the identity error above); nothing written")
-        }
         let g = config.journal.geometry
         let j = try FileJournal.open(dir: JournalRuntime.folder(config), create: g, expected: g, policy: config.journal.policy)
+        guard let identity = IdentityRuntime.start(config, nowMs: clock.wallMs(), journalFloor: j.stats.highestSeq) else {
+            throw JournalError("no usable device key in \(o.dir) (see the identity error above); nothing written")
+        }
         let windowMs = config.group.windowMs
         let periodMs = config.meter.periodMs
         let endMs = clock.wallMs() / windowMs * windowMs

@@ -10,5 +10,7 @@ func pguiMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<C
     for i in 1..<Int(max(argc, 1)) {
         if let p = argv[i] { args.append(String(cString: p)) }
     }
+    // Before any key or password is read: no core dump may carry them (issue 21, item 10).
+    if let problem = ProcessHardening.disableCoreDumps() { Log.error("main", problem) }
     return Command.dispatch(args)
 }

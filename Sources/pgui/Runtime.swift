@@ -16,6 +16,8 @@ enum Runtime {
             Log.warn("journal", "journal.record_bytes_max = \(config.journal.recordBytesMax) may be too small for a signed group of this window and period (about \(config.journal.estimatedGroupBytes) bytes); larger groups are refused and counted")
         }
         defer { JournalRuntime.close(journal) }
+        // After the ring (which is preallocated first): headroom for the atomically replaced files.
+        if let problem = DiskReserve.arm(dataDir: config.device.dataDir) { Log.error("storage", problem) }
         let loop: EventLoop
         do throws(SystemError) {
             loop = try EventLoop()
@@ -24,7 +26,7 @@ enum Runtime {
             return Exit.failure
         }
         let clock = SystemClock()
-        let identity = IdentityRuntime.start(config, nowMs: clock.wallMs())
+        let identity = IdentityRuntime.start(config, nowMs: clock.wallMs(), journalFloor: journal.stats.highestSeq)
         let meter: MeterPipeline
         do throws(SystemError) {
             meter = try MeterPipeline.start(config, loop: loop)
@@ -41,8 +43,10 @@ enum Runtime {
         policy.meterPeriodMs = config.meter.periodMs
         let startedMs = clock.monotonicMs()
         appliance.health = {
-            policy.evaluate(nowMs: clock.monotonicMs(), HealthInputs(lastSampleMs: meter.latestMonoMs, startedMs: startedMs,
-                                                                   journalWritable: groups.journalWritable, rssKiB: Int64(pgui_rss_kib())))
+            var inputs = HealthInputs(lastSampleMs: meter.latestMonoMs, startedMs: startedMs,
+                                      journalWritable: groups.journalWritable, rssKiB: Int64(pgui_rss_kib()))
+            inputs.groupsFailing = groups.failing
+            return policy.evaluate(nowMs: clock.monotonicMs(), inputs)
         }
         do throws(SystemError) {
             try appliance.start(loop: loop) { meter.samples }
@@ -80,7 +84,9 @@ enum Runtime {
                 let j = journal.stats
                 s.journalFillPermille = j.fillPerMille
                 s.backlogGroups = j.records
-                s.lostGroups = j.lostCount
+                s.lostGroups = j.lostCount + groups.dropped
+                s.droppedGroups = groups.dropped
+                s.journalDamagedSlots = j.holes
                 if let c = v.setpoints.current { s.currentP = c.bspP; s.currentQ = c.bspQ }
                 if let n = v.setpoints.next { s.nextP = n.bspP; s.nextQ = n.bspQ }
                 s.events = Log.recent
@@ -92,7 +98,12 @@ enum Runtime {
                 m.groupsPublished = bal?.publisher.publishedCount ?? 0
                 m.groupsAcked = bal?.publisher.ackedCount ?? 0
                 let j = journal.stats
-                m.groupsLost = j.lostCount
+                m.groupsLost = j.lostCount + groups.dropped
+                m.groupsDropped = groups.dropped
+                m.journalDamagedSlots = j.holes
+                m.journalCorruptSkipped = j.corruptSkipped
+                m.journalHintWriteFailures = j.hintWriteFailures
+                m.dataReserveReleased = DiskReserve.released ? 1 : 0
                 m.journalBytesTotal = Int64(j.geometry.slotCount) * Int64(j.geometry.slotBytes)
                 m.journalBytesUsed = Int64(j.records) * Int64(j.geometry.slotBytes)
                 m.meterReads = meter.samples

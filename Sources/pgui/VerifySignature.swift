@@ -39,6 +39,12 @@ enum VerifySignature {
             printErr("pgui verify-signature: \(sigPath) holds \(signature.count) bytes, not a 64-byte P-256 signature: rejected")
             return Exit.failure
         }
+        // One accepted encoding per signature: the high-S twin (r, n − s) also verifies with mbedTLS
+        // and is refused (issue 21, item 8); image/sign.py writes the low-S form.
+        guard ECDSALowS.isLowS(signature) else {
+            printErr("pgui verify-signature: \(sigPath): s is above n/2 (the high-S form of a signature; only low-S is accepted): rejected")
+            return Exit.failure
+        }
         guard key.verify(digest: sha256(file), signature: signature) else {
             printErr("pgui verify-signature: \(filePath): signature does not match key \(keyPath): rejected")
             return Exit.failure

@@ -287,11 +287,12 @@ enum JT {
     }
 
     @Test func fullDiskIsReportedAndNothingCommittedIsLost() throws {
-        // A storage too small for its own geometry behaves like a disk that fills: the write fails
-        // with a clear error and committed records stay readable.
+        // A storage whose writes fail past a point behaves like a medium that stops taking writes:
+        // the write fails with a clear error and committed records stay readable.
         let g = JT.geometry
-        let s = MemoryJournalStorage(bytes: Int(g.fileBytes) - 512 * 190)
+        let s = MemoryJournalStorage(bytes: Int(g.fileBytes))
         try Journal<MemoryJournalStorage, ManualClock>.format(s, geometry: g)
+        s.writableBytes = Int(g.fileBytes) - 512 * 190
         let j = try JT.open(s)
         var failed = false
         for q in UInt64(1)...20 {

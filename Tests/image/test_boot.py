@@ -91,7 +91,8 @@ def guest(tmp_path_factory):
     make_stick(stick, {"update.bundle": os.path.join(OUT, "update.bundle"),
                        "broken.bundle": broken, "forged.bundle": forged}, bundle=first)
     # Re-provisioning sticks, plugged in later: unsigned (refused) and signed by the operator.
-    second = {"pgui.conf": provisioning_conf(ca, "bal.status_interval_s = 30\n"), "bal-ca.pem": ca}
+    second = {"pgui.conf": provisioning_conf(ca, "bal.status_interval_s = 30\n"), "bal-ca.pem": ca,
+              "pgui.bundle": f"serial = 2\ndevice = {DEVICE}\n".encode()}  # docs/provisioning.md: serial and target
     unsigned = os.path.join(tmp, "unsigned.img")
     make_stick(unsigned, {}, size_mib=8, bundle=second)
     signed = os.path.join(tmp, "signed.img")

@@ -54,7 +54,8 @@ def test_first_provisioning_then_signed_reprovisioning(fw, tmp_path, data):
 
     # Unsigned re-provisioning is refused and changes nothing.
     before = (data / "pgui.conf").read_bytes()
-    second = {"pgui.conf": b"device.id = gw-prov\ndevice.mode = demo\nlog.level = warn\n"}
+    second = {"pgui.conf": b"device.id = gw-prov\ndevice.mode = demo\nlog.level = warn\n",
+              "pgui.bundle": b"serial = 2\ndevice = gw-prov\n"}
     s2 = stick(tmp_path, "s2", second)
     r = fw.run("provision", s2, "--data", data)
     assert r.returncode == 1
@@ -145,7 +146,8 @@ def test_receipt_carries_the_public_identity_and_a_csr(fw, tmp_path, data):
 
     # Re-provisioning keeps the device key and the pending client key (the CSR may differ in its
     # signature, never in its key), so an operator can re-read a receipt without re-enrolling.
-    second = {"pgui.conf": b"device.id = gw-rcpt\ndevice.mode = demo\nlog.level = warn\n"}
+    second = {"pgui.conf": b"device.id = gw-rcpt\ndevice.mode = demo\nlog.level = warn\n",
+              "pgui.bundle": b"serial = 2\ndevice = gw-rcpt\n"}
     s2 = stick(tmp_path, "s2", {**second, "pgui.sig": sign(operator, second)})
     r = fw.run("provision", s2, "--data", data)
     assert r.returncode == 0, r.stderr

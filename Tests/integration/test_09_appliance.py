@@ -19,8 +19,16 @@ def keypair(tmp_path, name):
     return key, pub
 
 
-def raw_signature(key, data):
+# Order of the P-256 group (SEC 2 v2, §2.4.2).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def raw_signature(key, data, high_s=False):
+    """r||s in the low-S form `pgui verify-signature` accepts (image/sign.py), or its high-S twin."""
     r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    s = min(s, P256_N - s)
+    if high_s:
+        s = P256_N - s
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 

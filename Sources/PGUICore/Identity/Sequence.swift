@@ -29,6 +29,18 @@ public struct SequenceAllocator {
         reservedEnd = end
     }
 
+    /// The persisted end a device must move to so that it never hands out a number at or below
+    /// `floor` (the highest seq already used: the journal's last record, its acknowledged seq, a lost
+    /// one), or nil when the persisted state is already above it. A re-created or restored identity
+    /// restarts at 1 while the journal holds higher numbers; every group would then be refused as
+    /// out of order (issue 21, item 1), so start-up moves the reservation past the journal first.
+    public static func reconciledEnd(persistedEnd: UInt64, floor: UInt64?) -> UInt64? {
+        guard let f = floor else { return nil }
+        let (end, overflow) = f.addingReportingOverflow(1)
+        guard !overflow, end > persistedEnd else { return nil }
+        return end
+    }
+
     public mutating func take() -> UInt64? {
         guard next < reservedEnd else { return nil }
         defer { next += 1 }

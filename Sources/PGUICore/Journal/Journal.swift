@@ -17,12 +17,20 @@ public protocol JournalStorage: AnyObject {
     func writeHint(_ bytes: [UInt8]) throws(JournalError)
     /// Names the storage in messages (the file path).
     var name: String { get }
+    /// The hint that was found when the ring file itself was missing and had to be created again:
+    /// the records it described are gone (an alarm, never a silent fresh start).
+    var vanishedRingHint: [UInt8]? { get }
     /// A whole-ring scan begins (true) or ends (false): the file may switch readahead on for it.
     func sequentialScan(_ active: Bool)
+    /// The ring's current size in bytes (a truncated file is shorter than its geometry says).
+    func byteCount() throws(JournalError) -> Int64
+    /// Grows the ring to `bytes` with written zeros (real blocks, never a sparse hole).
+    func extend(to bytes: Int64) throws(JournalError)
 }
 
 extension JournalStorage {
     public func sequentialScan(_ active: Bool) {}
+    public var vanishedRingHint: [UInt8]? { nil }
 }
 
 /// When `commit()` makes records durable.
@@ -38,6 +46,12 @@ public struct JournalPolicy: Equatable, Sendable {
     /// The hint (head, tail, acknowledged sequence, loss counters) is rewritten at most this often
     /// while it changes; a crash re-sends at most the records acknowledged since (never loses one).
     public var hintIntervalMs: Int64 = 60_000
+    /// The hint is also rewritten once the tail (acknowledgements, or losses in a full ring) moved
+    /// this many records past the last hint, whatever the interval: a device that crash-loops faster
+    /// than the interval re-sends at most this many acknowledged records per restart (issue 21,
+    /// item 11: a drain-and-kill loop re-sent its backlog 2.6 times). 64 = the uncommitted window, so
+    /// a drain at the measured ~2 000 PUBACKs/s costs about 30 hint replacements per second at most.
+    public var ackedRecordsPerHint: UInt64 = UInt64(JournalGeometry.uncommittedMax)
     public init() {}
 }
 
@@ -61,7 +75,21 @@ public struct JournalStats: Equatable {
     public var lostLastSeq: UInt64? = nil
     /// Records found torn or corrupt inside the live range (skipped, never returned).
     public var corruptSkipped: UInt64 = 0
+    /// Slots of the live range that held no intact record when the journal was opened (damage found
+    /// by recovery; a truncated ring's missing slots are among them).
+    public var holes: UInt64 = 0
+    /// Slots the ring file lacked at open (truncated below its geometry); 0 for an intact file.
+    public var missingSlots: UInt64 = 0
+    /// Why the hint was not used, when it was not ("" when recovery used it or there was none).
+    public var hintRejected: String = ""
+    /// Hint writes that failed (full or read-only disk); the hint is only a hint, records stay safe.
+    public var hintWriteFailures: UInt64 = 0
     public var records: UInt64 { head - tail }
+    /// The highest sequence number this journal has seen (last, acknowledged or lost); a device's
+    /// next number must be above it.
+    public var highestSeq: UInt64? {
+        [lastSeq, ackedSeq, lostLastSeq].compactMap { $0 }.max()
+    }
     /// Fill in per mille of the slots.
     public var fillPerMille: Int64 { Int64(records * 1_000 / UInt64(geometry.slotCount)) }
 
@@ -82,6 +110,10 @@ public struct JournalStats: Equatable {
         optional(&w, "lost_first_seq", lostFirstSeq)
         optional(&w, "lost_last_seq", lostLastSeq)
         w.field("corrupt_skipped", corruptSkipped)
+        w.field("holes", holes)
+        w.field("missing_slots", missingSlots)
+        w.field("hint_rejected", hintRejected)
+        w.field("hint_write_failures", hintWriteFailures)
         w.endObject()
         return w.bytes
     }
@@ -103,6 +135,10 @@ public final class Journal<S: JournalStorage, C: Clock> {
     private var hintDirty = false
     private var hintHead: UInt64 = 0
     private var hintWrittenMs: Int64 = 0
+    /// The tail the last hint recorded (acknowledgements persisted up to there).
+    private var hintTail: UInt64 = 0
+    /// After a failed hint write, no retry before this monotonic time.
+    private var hintRetryMs: Int64 = Int64.min
 
     /// Where the journal reports recovery findings and losses (the platform passes `Log`).
     let log: (LogLevel, String) -> Void
@@ -182,13 +218,22 @@ public final class Journal<S: JournalStorage, C: Clock> {
     }
 
     private func recover(readOnly: Bool) throws(JournalError) {
+        try checkSize(readOnly: readOnly)
         var hint: JournalHint? = nil
+        var wellFormed: JournalHint? = nil
         var hintProblem = "no hint"
         do throws(JournalError) {
             if let bytes = try storage.readHint() {
                 switch JournalHint.decode(bytes) {
                 case .success(let h):
-                    if h.geometry == geometry { hint = h } else { hintProblem = "hint describes another geometry" }
+                    if h.geometry == geometry { wellFormed = h }
+                    if h.geometry != geometry {
+                        hintProblem = "hint describes another geometry"
+                    } else if let why = try contradiction(h) {
+                        hintProblem = "hint contradicts the ring (\(why))"
+                    } else {
+                        hint = h
+                    }
                 case .failure(let e): hintProblem = e.message
                 }
             }
@@ -198,17 +243,96 @@ public final class Journal<S: JournalStorage, C: Clock> {
         if let h = hint { recovered = try recoverFromHint(h) }
         if !recovered {
             if hint != nil { hintProblem = "hint is older than the ring (a later lap overwrote its head)" }
+            stats.hintRejected = hintProblem == "no hint" ? "" : hintProblem
             try recoverByScan()
             if stats.head > 0 {
                 log(.warn, "\(storage.name): \(hintProblem); recovered by a full scan: \(stats.records) records, acknowledgements unknown so all are re-sent (the BAL deduplicates by sequence)")
             }
         }
+        adoptVanishedRing()
+        if stats.missingSlots > 0, let h = wellFormed, h.head > stats.head {
+            // The file lost its end: the un-acknowledged records the hint vouched for beyond what the
+            // ring still proves are gone. Only trusted this far because the truncation is a fact.
+            let gone = min(h.head - max(h.tail, stats.head), n)
+            if gone > 0 {
+                noteLost(count: gone, first: max(h.ackedSeq ?? 0, stats.lastSeq ?? 0) + 1, last: h.lastSeq)
+                log(.error, "\(storage.name): \(gone) record(s) up to seq \(h.lastSeq ?? 0) that the hint vouched for were in the missing part: counted as lost")
+            }
+        }
         stats.durableHead = stats.head
         hintHead = stats.head
+        hintTail = stats.tail
         hintWrittenMs = clock.monotonicMs()
+        try countHoles()
         if !readOnly {
             try wipeStaleAfterHead()
-            try writeHint()
+            // The hint is only a hint: a full or read-only disk must not stop the gateway here
+            // (issue 21: pgui exited at start on a full partition because this write failed).
+            hintWrite()
+        }
+    }
+
+    /// A ring file shorter than its geometry lost its last slots (truncated by a tool or a damaged
+    /// file system). Records there are gone: counted as holes and logged; a writable open writes the
+    /// missing part back as zeros so the ring is preallocated again and cannot fill the disk later.
+    private func checkSize(readOnly: Bool) throws(JournalError) {
+        let size = try storage.byteCount()
+        guard size < geometry.fileBytes else { return }
+        let whole = max(0, size - Int64(JournalGeometry.superblockBytes)) / Int64(geometry.slotBytes)
+        stats.missingSlots = n - UInt64(whole)
+        log(.error, "\(storage.name) is \(size) bytes but its geometry (\(geometry.summary)) needs \(geometry.fileBytes): \(stats.missingSlots) slot(s) are missing, records that were there are lost\(readOnly ? "" : "; writing the missing part back as zeros")")
+        if !readOnly { try storage.extend(to: geometry.fileBytes) }
+    }
+
+    /// The ring had vanished while its hint survived: the records the hint described are lost.
+    private func adoptVanishedRing() {
+        guard let bytes = storage.vanishedRingHint, case .success(let h) = JournalHint.decode(bytes), h.geometry == geometry,
+              h.head > h.tail || h.lostCount > 0 else { return }
+        let gone = h.head - h.tail
+        stats.lostCount = h.lostCount
+        stats.lostFirstSeq = h.lostFirstSeq
+        stats.lostLastSeq = h.lostLastSeq
+        // The first lost seq is not known exactly: the lowest it can be is the one after the acknowledged.
+        if gone > 0 { noteLost(count: gone, first: (h.ackedSeq ?? 0) + 1, last: h.lastSeq) }
+        log(.error, "\(storage.name) was missing while its hint described \(gone) un-acknowledged record(s) up to seq \(h.lastSeq ?? 0): created an empty ring and counted them as lost")
+    }
+
+    /// Why the records contradict a well-formed hint, or nil when they bear it out. A hint is trusted
+    /// only as far as the ring proves it: its head must follow the record that carries its last seq,
+    /// and the record just below its tail must be acknowledged unless the tail was pushed by a full ring.
+    private func contradiction(_ h: JournalHint) throws(JournalError) -> String? {
+        if h.head == 0 {
+            if h.tail != 0 || h.lastSeq != nil || h.ackedSeq != nil { return "an empty ring with a tail, last or acknowledged seq" }
+            return nil
+        }
+        guard let last = h.lastSeq else { return "head \(h.head) without the seq of the record below it" }
+        if let later = try loadAny(slot: geometry.slot(h.head - 1)), later.pos > h.head - 1 {
+            return nil  // a later lap: recoverFromHint notices and scans
+        }
+        guard let r = try load(h.head - 1) else { return "no intact record \(h.head - 1) below head \(h.head)" }
+        guard r.seq == last else { return "record \(h.head - 1) has seq \(r.seq), the hint says \(last)" }
+        let fullRingTail = h.head >= n ? h.head - n : 0
+        if h.tail > fullRingTail, let below = try load(h.tail - 1) {
+            guard let a = h.ackedSeq, below.seq <= a else {
+                return "record \(h.tail - 1) below tail \(h.tail) has seq \(below.seq), which is not acknowledged"
+            }
+        }
+        return nil
+    }
+
+    /// Reads the live range once and counts the slots that hold no intact record of their position.
+    private func countHoles() throws(JournalError) {
+        var holes: UInt64 = 0
+        var p = stats.tail
+        if stats.records > n / 16 { storage.sequentialScan(true) }
+        defer { storage.sequentialScan(false) }
+        while p < stats.head {
+            if try load(p) == nil { holes += 1 }
+            p += 1
+        }
+        stats.holes = holes
+        if holes > 0 {
+            log(.error, "\(storage.name): \(holes) of \(stats.records) slot(s) in the live range hold no intact record (damaged or missing); they are skipped and the records around them kept")
         }
     }
 
@@ -330,6 +454,9 @@ public final class Journal<S: JournalStorage, C: Clock> {
     }
 
     private func append(seq: UInt64, length: Int, encode: (inout [UInt8]) -> Int) throws(JournalError) {
+        guard seq <= JournalGeometry.counterMax else {
+            throw JournalError("record seq \(seq) is above \(JournalGeometry.counterMax), the journal's limit: record refused, nothing written")
+        }
         if let l = stats.lastSeq, seq <= l {
             throw JournalError("record seq \(seq) is not above the last journalled seq \(l): record refused, nothing written")
         }
@@ -374,7 +501,7 @@ public final class Journal<S: JournalStorage, C: Clock> {
         if commitsSinceSync >= every || stats.head - stats.durableHead >= UInt64(JournalGeometry.uncommittedMax) {
             try syncNow()
         }
-        try maybeWriteHint()
+        maybeWriteHint()
         return stats.durableHead == stats.head ? stats.lastSeq : durableSeq
     }
 
@@ -392,13 +519,29 @@ public final class Journal<S: JournalStorage, C: Clock> {
         commitsSinceSync = 0
     }
 
-    private func maybeWriteHint() throws(JournalError) {
+    private func maybeWriteHint() {
         let now = clock.monotonicMs()
         // A hint that lags 1/16 of the ring (3 h at the defaults) is rewritten whatever the interval:
         // it bounds the forward scan at recovery and keeps the hint from ever falling a lap behind.
         let lagging = stats.durableHead - hintHead >= n / 16
-        guard lagging || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
-        try writeHint()
+        guard now >= hintRetryMs else { return }
+        let ackBacklog = stats.tail >= hintTail + policy.ackedRecordsPerHint
+        guard lagging || ackBacklog || (hintDirty && now - hintWrittenMs >= policy.hintIntervalMs) else { return }
+        hintWrite()
+    }
+
+    /// Writes the hint; a failure is counted and logged, never thrown: the records are already
+    /// durable and recovery scans when the hint is stale.
+    private func hintWrite() {
+        do throws(JournalError) {
+            try writeHint()
+        } catch {
+            stats.hintWriteFailures += 1
+            hintRetryMs = clock.monotonicMs() + policy.hintIntervalMs  // not at every commit
+            if stats.hintWriteFailures == 1 || stats.hintWriteFailures % 100 == 0 {
+                log(.error, "\(error.message) (\(stats.hintWriteFailures) hint write failure(s) so far)")
+            }
+        }
     }
 
     private func writeHint() throws(JournalError) {
@@ -413,6 +556,7 @@ public final class Journal<S: JournalStorage, C: Clock> {
         h.lostLastSeq = stats.lostLastSeq
         try storage.writeHint(h.encode())
         hintHead = h.head
+        hintTail = h.tail
         hintWrittenMs = clock.monotonicMs()
         hintDirty = false
     }
@@ -466,6 +610,6 @@ public final class Journal<S: JournalStorage, C: Clock> {
             stats.tail += 1
         }
         hintDirty = true
-        try maybeWriteHint()
+        maybeWriteHint()
     }
 }

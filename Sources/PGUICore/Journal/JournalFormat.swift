@@ -23,6 +23,11 @@ public struct JournalGeometry: Equatable, Sendable {
     public static let slotCountMax = 1 << 24
     public static let slotBytesMax = 1 << 20
     public static let fileBytesMax: Int64 = (1 << 31) - 1
+    /// Highest position or sequence number a record or hint may carry. At one group per second a
+    /// device needs 1.4·10^11 years to reach 2^62, so anything above is forged or garbage; the bound
+    /// keeps every `+ 1` and `+ slotCount` on positions and sequences far from overflowing (issue 21:
+    /// a hint with head 2^64−30 trapped recovery in `p += 1`).
+    public static let counterMax: UInt64 = 1 << 62
 
     public let slotCount: Int
     public let slotBytes: Int
@@ -157,7 +162,10 @@ public struct JournalRecordHeader: Equatable {
         guard b.count >= JournalGeometry.recordHeaderBytes, LE.get32(b, 0) == magic, LE.get32(b, 24) == 0 else { return nil }
         let len = Int(LE.get32(b, 4))
         guard len <= payloadBytesMax else { return nil }
-        return JournalRecordHeader(length: len, pos: LE.get64(b, 8), seq: LE.get64(b, 16), crc: LE.get32(b, 28))
+        let pos = LE.get64(b, 8)
+        let seq = LE.get64(b, 16)
+        guard pos <= JournalGeometry.counterMax, seq <= JournalGeometry.counterMax else { return nil }
+        return JournalRecordHeader(length: len, pos: pos, seq: seq, crc: LE.get32(b, 28))
     }
 
     /// True when `b` (header + at least `length` payload bytes) carries this header's CRC.
@@ -231,8 +239,22 @@ public struct JournalHint: Equatable {
             h.lostFirstSeq = LE.get64(b, 64)
             h.lostLastSeq = LE.get64(b, 72)
         }
+        if let p = h.geometry.problem { return .failure(JournalError("hint describes an unusable ring: \(p)")) }
+        let m = JournalGeometry.counterMax
+        for (name, v) in [("head", h.head), ("tail", h.tail), ("acked seq", h.ackedSeq ?? 0), ("last seq", h.lastSeq ?? 0),
+                          ("lost count", h.lostCount), ("first lost seq", h.lostFirstSeq ?? 0), ("last lost seq", h.lostLastSeq ?? 0)] where v > m {
+            return .failure(JournalError("hint \(name) \(v) is above \(m), which no device reaches"))
+        }
         guard h.tail <= h.head, h.head - h.tail <= UInt64(h.geometry.slotCount) else {
             return .failure(JournalError("hint positions are inconsistent (tail \(h.tail), head \(h.head))"))
+        }
+        if let f = h.lostFirstSeq, let l = h.lostLastSeq, f > l {
+            return .failure(JournalError("hint lost range \(f)...\(l) is reversed"))
+        }
+        // Only a journalled seq can have been acknowledged. (The lost range is not bounded by the last
+        // seq: after a vanished ring it describes records of the old ring; it hides and blocks nothing.)
+        if let a = h.ackedSeq {
+            guard let l = h.lastSeq, a <= l else { return .failure(JournalError("hint acknowledges seq \(a) beyond its last seq \(h.lastSeq.map { "\($0)" } ?? "none")")) }
         }
         return .success(h)
     }

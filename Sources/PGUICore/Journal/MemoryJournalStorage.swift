@@ -21,23 +21,44 @@ public final class MemoryJournalStorage: JournalStorage {
         let o = Int(offset)
         guard o >= 0 else { throw JournalError("\(name): read at \(offset)") }
         let n = max(0, min(buffer.count, current.count - o))  // like pread: 0 bytes past the end
-        for i in 0..<n { buffer[i] = current[o + i] }
+        if n > 0 { buffer.replaceSubrange(0..<n, with: current[o..<(o + n)]) }
         return n
     }
 
     public func write(at offset: Int64, _ bytes: [UInt8], count: Int) throws(JournalError) {
         let o = Int(offset)
-        guard o >= 0, o + count <= current.count else { throw JournalError("\(name): write of \(count) bytes at \(offset) beyond the end (disk full)") }
-        for i in 0..<count { current[o + i] = bytes[i] }
+        guard o >= 0, o + count <= min(current.count, writableBytes ?? Int.max) else { throw JournalError("\(name): write of \(count) bytes at \(offset) beyond the end (disk full)") }
+        current.replaceSubrange(o..<(o + count), with: bytes[0..<count])
         pending.append((o, Array(bytes[0..<count])))
         bytesWritten += Int64(count)
     }
 
     public func sync() throws(JournalError) {
-        for w in pending { for i in 0..<w.bytes.count { durable[w.offset + i] = w.bytes[i] } }
+        for w in pending { durable.replaceSubrange(w.offset..<(w.offset + w.bytes.count), with: w.bytes) }
         pending.removeAll()
         syncs += 1
     }
+
+    public func byteCount() throws(JournalError) -> Int64 { Int64(current.count) }
+
+    public func extend(to bytes: Int64) throws(JournalError) {
+        let add = Int(bytes) - current.count
+        guard add > 0 else { return }
+        current += [UInt8](repeating: 0, count: add)
+        durable += [UInt8](repeating: 0, count: add)
+    }
+
+    /// Cuts the ring to `bytes` (a truncated file).
+    public func truncate(to bytes: Int) {
+        current.removeLast(max(0, current.count - bytes))
+        durable.removeLast(max(0, durable.count - bytes))
+    }
+
+    /// Writes that end beyond this many bytes fail like on a failing medium (nil: no limit).
+    public var writableBytes: Int? = nil
+
+    /// Set when the test models a ring that vanished while its hint stayed.
+    public var vanishedRingHint: [UInt8]? = nil
 
     public func readHint() throws(JournalError) -> [UInt8]? { hint }
     public func writeHint(_ bytes: [UInt8]) throws(JournalError) {

@@ -44,6 +44,10 @@ public struct ProvisioningPlan {
     public let files: [ProvisioningFile]
     /// The operator's provisioning public key (PEM) to install, when the bundle carries one.
     public let provisioningKey: [UInt8]?
+    /// The bundle's `pgui.bundle` (serial and target device), when it carries one.
+    public var meta: BundleMeta? = nil
+    /// Config keys that name a bundle file, with the file's bundle name (PEM checks by key).
+    public var entriesNamingFiles: [(key: String, name: String)] = []
 }
 
 public enum Provisioning {
@@ -56,7 +60,7 @@ public enum Provisioning {
 
     /// A name the bundle may contain: `pgui.conf`, `pgui.sig`, or `[a-z0-9._-]+.pem`, no paths.
     public static func isAllowedName(_ name: String) -> Bool {
-        if name == configName || name == signatureName { return true }
+        if name == configName || name == signatureName || name == ProvisioningGuard.metaName { return true }
         let b = Array(name.utf8)
         guard b.count > 4, b.count <= 64, b.first != ASCII.dot else { return false }
         guard b.suffix(4).elementsEqual(".pem".utf8) else { return false }
@@ -89,7 +93,7 @@ public enum Provisioning {
         }
         for f in files {
             guard isAllowedName(f.name) else {
-                throw ProvisioningError(file: f.name, message: "unexpected file (allowed: pgui.conf, pgui.sig, *.pem)")
+                throw ProvisioningError(file: f.name, message: "unexpected file (allowed: pgui.conf, pgui.sig, pgui.bundle, *.pem)")
             }
             guard f.bytes.count <= fileBytesMax else {
                 throw ProvisioningError(file: f.name, message: "file is \(f.bytes.count) bytes; the limit is \(fileBytesMax)")
@@ -108,14 +112,28 @@ public enum Provisioning {
             throw ProvisioningError(file: configName, line: d.line, message: "data.dir: the bundle may not move the data partition (device uses \(dataDir))")
         }
         let pathKeys = Config.schema.filter { $0.kind == .path || $0.key.utf8.reversed().starts(with: "elif_".utf8) }.map { $0.key }
+        // Paths a signed bundle could point anywhere (issue 21, item 6): confined per key.
+        for e in entries {
+            if e.key != "data.dir", e.value.utf8.contains(47), ProvisioningGuard.pemKind(forKey: e.key) != nil {
+                throw ProvisioningError(file: configName, line: e.line, message: "\(e.key): a bundle names its PEM files by bare name ('\(printable(Array(e.value.utf8)[...]))' is a path)")
+            }
+            if let problem = ProvisioningGuard.confinementProblem(key: e.key, value: e.value, dataDir: dataDir) {
+                throw ProvisioningError(file: configName, line: e.line, message: "\(e.key): \(problem) ('\(printable(Array(e.value.utf8)[...]))' refused)")
+            }
+        }
         var used: [String] = []
+        var named: [(key: String, name: String)] = []
         for i in entries.indices where pathKeys.contains(entries[i].key) && !entries[i].value.utf8.contains(47) {
             let name = entries[i].value
             guard files.contains(where: { $0.name == name }) else {
                 throw ProvisioningError(file: configName, line: entries[i].line, message: "\(entries[i].key): '\(name)' is not in the bundle")
             }
             used.append(name)
+            named.append((entries[i].key, name))
             let bytes = files.first(where: { $0.name == name })!.bytes
+            if let kind = ProvisioningGuard.pemKind(forKey: entries[i].key), let problem = ProvisioningGuard.pemProblem(bytes, kind: kind) {
+                throw ProvisioningError(file: name, message: "not what \(entries[i].key) needs: \(problem)")
+            }
             entries[i] = ConfigEntry(key: entries[i].key, value: dataDir + "/" + installFolder + "/" + tag(bytes) + "-" + name, line: entries[i].line)
         }
         if !entries.contains(where: { $0.key == "data.dir" }) {
@@ -128,7 +146,8 @@ public enum Provisioning {
         } catch {
             throw ProvisioningError(error)
         }
-        for f in files where f.name.utf8.count > 4 && f.name != provisioningKeyName && !used.contains(f.name) && f.name != configName && f.name != signatureName {
+        for f in files where f.name.utf8.count > 4 && f.name != provisioningKeyName && !used.contains(f.name) && f.name != configName && f.name != signatureName
+            && f.name != ProvisioningGuard.metaName {
             throw ProvisioningError(file: f.name, message: "file is not referenced by \(configName)")
         }
         // The installed text is regenerated from the validated entries: what is on the device is
@@ -136,6 +155,14 @@ public enum Provisioning {
         let text = Array("# installed by pgui provisioning\n".utf8) + ConfigFile.render(entries)
         let pems = files.filter { used.contains($0.name) }.map { ProvisioningFile(name: tag($0.bytes) + "-" + $0.name, bytes: $0.bytes) }
         let key = files.first(where: { $0.name == provisioningKeyName })?.bytes
-        return ProvisioningPlan(configText: text, config: config, files: pems, provisioningKey: key)
+        if let k = key, let problem = ProvisioningGuard.pemProblem(k, kind: .publicKey) {
+            throw ProvisioningError(file: provisioningKeyName, message: problem)
+        }
+        var plan = ProvisioningPlan(configText: text, config: config, files: pems, provisioningKey: key)
+        plan.entriesNamingFiles = named
+        if let m = files.first(where: { $0.name == ProvisioningGuard.metaName }) {
+            plan.meta = try ProvisioningGuard.parseMeta(m.bytes)
+        }
+        return plan
     }
 }

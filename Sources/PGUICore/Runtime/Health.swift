@@ -9,6 +9,9 @@ public struct HealthInputs {
     public var journalWritable: Bool
     /// Resident memory in KiB (from /proc/self/statm).
     public var rssKiB: Int64
+    /// Set while measurement groups are being dropped (not signed or not journalled), with why: a
+    /// full disk or a sequence the journal refuses must not leave the health "ok" (issue 21).
+    public var groupsFailing: String? = nil
 
     public init(lastSampleMs: Int64?, startedMs: Int64, journalWritable: Bool, rssKiB: Int64) {
         self.lastSampleMs = lastSampleMs
@@ -44,6 +47,7 @@ public struct HealthPolicy {
         } else if nowMs - i.startedMs > startGraceMs + staleMs {
             return .failing("no meter sample since start \(nowMs - i.startedMs) ms ago")
         }
+        if let why = i.groupsFailing { return .failing(why) }
         if !i.journalWritable { return .failing("journal is not writable") }
         if i.rssKiB > rssKiBMax { return .failing("resident memory \(i.rssKiB) KiB over the budget of \(rssKiBMax) KiB") }
         return .healthy

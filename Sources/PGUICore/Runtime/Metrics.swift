@@ -4,7 +4,17 @@ public struct Metrics {
     public var groupsSigned: UInt64 = 0
     public var groupsPublished: UInt64 = 0
     public var groupsAcked: UInt64 = 0
+    /// Groups lost before delivery: overwritten in a full journal, or never journalled.
     public var groupsLost: UInt64 = 0
+    /// Groups never journalled (no key, signing failed, journal refused: a full disk, a bad seq).
+    public var groupsDropped: UInt64 = 0
+    /// Slots of the journal's live range found damaged or missing when it was opened.
+    public var journalDamagedSlots: UInt64 = 0
+    /// Damaged records skipped while reading the journal.
+    public var journalCorruptSkipped: UInt64 = 0
+    public var journalHintWriteFailures: UInt64 = 0
+    /// 1 once the data partition ran full and the start-up reserve was given up.
+    public var dataReserveReleased: Int64 = 0
     public var journalBytesUsed: Int64 = 0
     public var journalBytesTotal: Int64 = 0
     public var meterReads: UInt64 = 0
@@ -51,7 +61,12 @@ public struct Metrics {
         counter(&out, "pgui_groups_signed_total", "Measurement groups signed", groupsSigned)
         counter(&out, "pgui_groups_published_total", "Measurement groups handed to the BAL broker", groupsPublished)
         counter(&out, "pgui_groups_acked_total", "Measurement groups acknowledged by the BAL broker (PUBACK)", groupsAcked)
-        counter(&out, "pgui_groups_lost_total", "Measurement groups overwritten in a full journal before delivery", groupsLost)
+        counter(&out, "pgui_groups_lost_total", "Measurement groups lost before delivery: overwritten in a full journal or never journalled", groupsLost)
+        counter(&out, "pgui_groups_dropped_total", "Measurement groups never journalled (no key, signing or journal write failed)", groupsDropped)
+        gauge(&out, "pgui_journal_damaged_slots", "Journal slots in the live range found damaged or missing at start", Int64(journalDamagedSlots))
+        counter(&out, "pgui_journal_corrupt_skipped_total", "Damaged journal records skipped while reading", journalCorruptSkipped)
+        counter(&out, "pgui_journal_hint_write_failures_total", "Journal hint writes that failed (full or read-only disk)", journalHintWriteFailures)
+        gauge(&out, "pgui_data_partition_full", "1 once the data partition ran full and the start-up reserve was released", dataReserveReleased)
         gauge(&out, "pgui_journal_bytes_used", "Journal bytes holding undelivered groups", journalBytesUsed)
         gauge(&out, "pgui_journal_bytes_total", "Journal capacity in bytes", journalBytesTotal)
         counter(&out, "pgui_meter_reads_total", "Meter reads", meterReads)

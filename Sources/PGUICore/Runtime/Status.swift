@@ -59,6 +59,9 @@ public struct StatusSnapshot {
     public var journalFillPermille: Int64 = 0
     public var backlogGroups: UInt64 = 0
     public var lostGroups: UInt64 = 0
+    /// Of the lost groups, those never journalled.
+    public var droppedGroups: UInt64 = 0
+    public var journalDamagedSlots: UInt64 = 0
     /// Current and next set-points (W, var); nil when none.
     public var currentP: Int64? = nil
     public var currentQ: Int64? = nil
@@ -113,6 +116,8 @@ public struct StatusSnapshot {
         w.field("fill_permille", journalFillPermille)
         w.field("backlog_groups", backlogGroups)
         w.field("lost_groups", lostGroups)
+        w.field("dropped_groups", droppedGroups)
+        w.field("damaged_slots", journalDamagedSlots)
         w.endObject()
         w.key("setpoint")
         w.beginObject()

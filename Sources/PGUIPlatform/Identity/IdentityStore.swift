@@ -144,6 +144,23 @@ public final class IdentityStore {
         return n
     }
 
+    /// Moves the persisted sequence state past `floor` (the highest seq the journal has seen) before
+    /// anything is signed, so numbers never go back below what the journal holds. Returns the old and
+    /// new `seq_next` when it had to move, nil when the state was already ahead.
+    @discardableResult
+    public func reconcile(journalFloor floor: UInt64?) throws(IdentityError) -> (from: UInt64, to: UInt64)? {
+        guard seq.next == state.seqNext, let end = SequenceAllocator.reconciledEnd(persistedEnd: state.seqNext, floor: floor) else { return nil }
+        var s = state
+        s.seqNext = end
+        do throws(IdentityError) { try write(statePath, s.encoded) } catch {
+            throw IdentityError("cannot move the sequence past the journal's seq \(floor ?? 0): \(error.description); refusing to sign numbers the journal would refuse")
+        }
+        let from = state.seqNext
+        state = s
+        seq = SequenceAllocator(persistedEnd: end, block: seq.block)
+        return (from, end)
+    }
+
     /// Signs one group with the current key and the next sequence number.
     public func sign(_ group: MeasurementGroup, with signer: inout GroupSigner) throws(IdentityError) -> [UInt8] {
         try signNumbered(group, with: &signer).jws

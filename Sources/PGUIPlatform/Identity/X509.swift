@@ -72,6 +72,19 @@ enum CSRDER {
 public enum CertificateCheck {
     public static let pemBytesMax = 16_384
 
+    /// Throws unless `pem` is one or more X.509 certificates mbedTLS parses (a CA file, a client
+    /// certificate); garbage, a key or a CSR is refused.
+    public static func parseCertificates(_ pem: [UInt8]) throws(CryptoError) {
+        var crt = mbedtls_x509_crt()
+        mbedtls_x509_crt_init(&crt)
+        defer { mbedtls_x509_crt_free(&crt) }
+        var input = pem
+        input.append(0)
+        let rc = mbedtls_x509_crt_parse(&crt, input, input.count)
+        // > 0: that many blocks failed to parse (mbedTLS parses what it can of a chain); all must.
+        guard rc == 0 else { throw CryptoError("x509_crt_parse", code: rc > 0 ? MBEDTLS_ERR_X509_INVALID_FORMAT : rc) }
+    }
+
     /// Throws unless `certPEM` chains to `caPEM`, is within its validity dates now, names
     /// `commonName`, and certifies the public half of `key`.
     public static func check(certPEM: [UInt8], caPEM: [UInt8], key: P256Key, commonName: String) throws(CryptoError) {
