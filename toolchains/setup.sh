@@ -17,7 +17,7 @@ HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file 
   mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
   libpaho-mqtt-dev libpaho-mqtt1.3 libssl-dev libssl3)
-PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect)
+PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect dsmr-parser==1.11.2 smllib==1.7 iec62056-21==0.0.2 pysunspec2==1.3.7)
 
 apt_once_updated=0
 apt_update_host() {

@@ -38,6 +38,9 @@ final class MeterPipeline {
         switch m.kind {
         case "simulated":
             return try start(SimulatedMeter(config: m.simulated, meterId: m.meterId), config, loop)
+        case "dsmr-p1":
+            Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1 on \(m.obis.serial.description)")
+            return try start(SerialMeters.dsmr(m), config, loop)
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)

@@ -1,0 +1,11 @@
+import PGUICore
+
+/// Builds the serial OBIS meter sources (DSMR P1, SML, IEC 62056-21) from the configuration: the
+/// UART from `meter.serial.*` with the family's defaults already applied, the OBIS table, the wall
+/// and monotonic clocks of the system.
+public enum SerialMeters {
+    public static func dsmr(_ m: MeterConfig) -> PushMeter<SerialPort, DSMRDecoder, SystemClock> {
+        PushMeter(link: SerialPort(m.obis.serial), decoder: DSMRDecoder(crcRequired: m.serial.dsmrCRCRequired),
+                  table: m.obis.table, clock: SystemClock(), meterId: m.meterId)
+    }
+}
