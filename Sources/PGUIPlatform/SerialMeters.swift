@@ -8,4 +8,8 @@ public enum SerialMeters {
         PushMeter(link: SerialPort(m.obis.serial), decoder: DSMRDecoder(crcRequired: m.serial.dsmrCRCRequired),
                   table: m.obis.table, clock: SystemClock(), meterId: m.meterId)
     }
+
+    public static func sml(_ m: MeterConfig) -> PushMeter<SerialPort, SMLDecoder, SystemClock> {
+        PushMeter(link: SerialPort(m.obis.serial), decoder: SMLDecoder(), table: m.obis.table, clock: SystemClock(), meterId: m.meterId)
+    }
 }

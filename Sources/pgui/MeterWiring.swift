@@ -41,6 +41,9 @@ final class MeterPipeline {
         case "dsmr-p1":
             Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1 on \(m.obis.serial.description)")
             return try start(SerialMeters.dsmr(m), config, loop)
+        case "sml":
+            Log.info("meter", "SML on \(m.obis.serial.description)")
+            return try start(SerialMeters.sml(m), config, loop)
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)
