@@ -12,4 +12,9 @@ public enum SerialMeters {
     public static func sml(_ m: MeterConfig) -> PushMeter<SerialPort, SMLDecoder, SystemClock> {
         PushMeter(link: SerialPort(m.obis.serial), decoder: SMLDecoder(), table: m.obis.table, clock: SystemClock(), meterId: m.meterId)
     }
+
+    public static func iec(_ m: MeterConfig) -> IECReadoutMeter<SerialPort> {
+        IECReadoutMeter(link: SerialPort(m.obis.serial), address: m.serial.iecAddress, baudMax: m.serial.iecBaudMax,
+                        table: m.obis.table, meterId: m.meterId)
+    }
 }

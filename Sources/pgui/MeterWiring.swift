@@ -44,6 +44,9 @@ final class MeterPipeline {
         case "sml":
             Log.info("meter", "SML on \(m.obis.serial.description)")
             return try start(SerialMeters.sml(m), config, loop)
+        case "iec62056-21":
+            Log.info("meter", "IEC 62056-21 mode C readout on \(m.obis.serial.description), every \(m.periodMs) ms")
+            return try start(SerialMeters.iec(m), config, loop)
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)
