@@ -22,9 +22,9 @@ import serial_meters as sm  # noqa: E402
 class SerialGateway:
     """`pgui run` reading a serial meter on `device`, HTTP on a free loopback port."""
 
-    def __init__(self, fw, config, lines):
+    def __init__(self, fw, config, lines, name="pgui.conf"):
         self.http_port = free_port()
-        self.path = config(f"ems.bind = 127.0.0.1\nems.http_port = {self.http_port}\ngroup.window_s = 10\n" + lines)
+        self.path = config(f"ems.bind = 127.0.0.1\nems.http_port = {self.http_port}\n" + lines, name=name)
         self.proc = fw.start("run", "--config", self.path)
 
     def measurements(self):
@@ -168,3 +168,82 @@ def test_dsmr_damaged_telegrams_are_gaps_then_data_again(fw, config, pty, tmp_pa
     finally:
         os.close(fd)
         gw.stop()
+
+
+# --- SML ------------------------------------------------------------------------------------------
+
+def test_sml_generator_checked_by_smllib():
+    from smllib import SmlStreamReader
+    from smllib.errors import CrcError
+    r = sm.Reading()
+    frame = sm.sml_frame(r)
+    reader = SmlStreamReader()
+    reader.add(frame)
+    parsed = reader.get_frame()
+    assert parsed is not None
+    values = {o.obis: o.get_value() for o in parsed.get_obis() if o.unit}
+    assert values["0100010800ff"] == pytest.approx(r.energy_import_wh)
+    assert values["0100020800ff"] == pytest.approx(r.energy_export_wh)
+    assert values["0100100700ff"] == r.active_power_w
+    assert values["0100240700ff"] == r.phase_import_w[0]
+    assert values["0100200700ff"] == pytest.approx(r.voltage_mv[0] / 1000)
+    bad = bytearray(frame)
+    bad[-1] ^= 1
+    reader = SmlStreamReader()
+    reader.add(bytes(bad))
+    with pytest.raises(CrcError):
+        reader.get_frame()
+
+
+def test_sml_values_reach_measurements(fw, config, pty):
+    sim = Sim(pty.a, "sml", "--period-ms", 1000)
+    gw = SerialGateway(fw, config, f"meter.kind = sml\nmeter.serial.device = {pty.b}\n")
+    try:
+        r = sm.Reading()
+        want = r.expected("sml")
+        del want["energyImportWh"]
+        m = gw.wait_for_values(want, 30, "the SML frame's power, export counter, phase powers and voltages")
+        assert m["energyImportWh"] >= r.energy_import_wh
+        assert m["phases"][0]["currentMa"] is None  # not sent: not available, not zero
+    finally:
+        sim.stop()
+        gw.stop()
+
+
+# --- IEC 62056-21 ---------------------------------------------------------------------------------
+
+def test_iec_generator_checked_by_iec62056_21():
+    from iec62056_21 import messages
+    r = sm.Reading()
+    m = messages.ReadoutDataMessage.from_representation(sm.iec_readout(r).decode("latin-1"))
+    sets = {ds.address: (ds.value, ds.unit) for line in m.data_block.data_lines for ds in line.data_sets}
+    assert sets["1.8.0"] == (f"{r.energy_import_wh / 1000:011.3f}", "kWh")
+    assert sets["1.7.0"] == ("01.193", "kW")
+    assert sets["32.7.0"] == ("230.1", "V") and sets["14.7.0"] == ("50.01", "Hz")
+    ident = messages.IdentificationMessage.from_representation(sm.IEC_IDENTIFICATION.decode())
+    assert ident.manufacturer == "PGU" and ident.switchover_baudrate_char == "5"
+    with pytest.raises(ValueError):
+        messages.ReadoutDataMessage.from_representation((sm.iec_readout(r)[:-1] + b"x").decode("latin-1"))
+
+
+def test_iec_mode_c_readout_reaches_measurements(fw, config, pty):
+    sim = Sim(pty.a, "iec62056-21")
+    gw = SerialGateway(fw, config, f"meter.kind = iec62056-21\nmeter.serial.device = {pty.b}\n"
+                                   "meter.iec.min_period_ms = 2000\nmeter.period_ms = 2000\ngroup.window_s = 10\n")
+    try:
+        r = sm.Reading()
+        want = r.expected("iec62056-21")
+        del want["energyImportWh"]
+        m = gw.wait_for_values(want, 30, "a mode C readout's values")
+        assert m["energyImportWh"] >= r.energy_import_wh
+    finally:
+        sim.stop()
+        gw.stop()
+
+
+def test_iec_period_below_meter_minimum_is_refused(fw, config):
+    x86_only(fw)
+    path = config("meter.kind = iec62056-21\nmeter.serial.device = /dev/ttyUSB0\nmeter.period_ms = 1000\n")
+    r = fw.run("check", "--config", path)
+    assert r.returncode != 0
+    assert "meter.period_ms" in r.stderr and "min_period_ms" in r.stderr

@@ -187,6 +187,59 @@ def sml_frame(r):
     return frame + bytes([crc & 0xFF, crc >> 8])
 
 
+# --- IEC 62056-21 mode C -------------------------------------------------------------------------
+
+IEC_IDENTIFICATION = b"/PGU5SIM-IEC62056\r\n"  # '5': the simulated meter offers 9600 baud
+
+
+def iec_data_block(r):
+    v = r.voltage_mv
+    c = r.current_ma
+    lines = ["F.F(00000000)", "C.1.0(12345678)", "0.0.0(12345678)",
+             f"1.8.0({r.energy_import_wh // 1000:07d}.{r.energy_import_wh % 1000:03d}*kWh)",
+             f"1.8.1({r.import_t1_wh // 1000:07d}.{r.import_t1_wh % 1000:03d}*kWh)",
+             f"2.8.0({r.energy_export_wh // 1000:07d}.{r.energy_export_wh % 1000:03d}*kWh)",
+             f"1.7.0({_kw(r.import_w)}*kW)", f"2.7.0({_kw(r.export_w)}*kW)"]
+    for i, (cv, cc, cp, cn) in enumerate(((32, 31, 21, 22), (52, 51, 41, 42), (72, 71, 61, 62))):
+        lines += [f"{cv}.7.0({v[i] // 1000:03d}.{v[i] % 1000 // 100}*V)", f"{cc}.7.0({c[i] // 1000:03d}.{c[i] % 1000 // 10:02d}*A)",
+                  f"{cp}.7.0({_kw(r.phase_import_w[i])}*kW)", f"{cn}.7.0({_kw(r.phase_export_w[i])}*kW)"]
+    lines += [f"14.7.0({r.frequency_mhz // 1000:02d}.{r.frequency_mhz % 1000 // 10:02d}*Hz)",
+              "1.6.0(02.500*kW)(2412011215)", "1.8.0*12(0001000.000*kWh)"]
+    return "".join(l + "\r\n" for l in lines)
+
+
+def iec_readout(r):
+    """STX data block ! CR LF ETX BCC (IEC 62056-21 §6.3.14), BCC = XOR after STX through ETX."""
+    body = (iec_data_block(r) + "!\r\n").encode() + b"\x03"
+    bcc = 0
+    for b in body:
+        bcc ^= b
+    return b"\x02" + body + bytes([bcc])
+
+
+def serve_iec(args):
+    """Answers mode C requests: identification, then after the ACK the readout."""
+    fd = open_pty(args.device)
+    r = Reading()
+    buf = b""
+    served = 0
+    while args.count == 0 or served < args.count:
+        chunk = os.read(fd, 256)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\r\n" in buf:
+            line, buf = buf.split(b"\r\n", 1)
+            if line.startswith(b"/?") and line.endswith(b"!"):
+                time.sleep(0.2)  # t_r: 200 ms minimum response time
+                os.write(fd, IEC_IDENTIFICATION)
+            elif line[:1] == b"\x06" and len(line) == 4:
+                time.sleep(0.3)  # the baud-rate switch
+                os.write(fd, iec_readout(r))
+                served += 1
+                r = r.step(10)
+
+
 def open_pty(device, baud=None):
     fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
     attrs = termios.tcgetattr(fd)
@@ -221,7 +274,10 @@ def main():
     p.add_argument("--dsmr-version", default="5")
     args = p.parse_args()
     try:
-        push(args)
+        if args.protocol == "iec62056-21":
+            serve_iec(args)
+        else:
+            push(args)
     except (KeyboardInterrupt, BrokenPipeError):
         return 0
 
