@@ -39,7 +39,8 @@ final class MeterPipeline {
         case "simulated":
             return try start(SimulatedMeter(config: m.simulated, meterId: m.meterId), config, loop)
         case "dsmr-p1":
-            Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1 on \(m.obis.serial.description)")
+            Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1\(m.serial.dsmrEncrypted ? " (encrypted)" : "") on \(m.obis.serial.description)")
+            if m.serial.dsmrEncrypted { return try start(SerialMeters.encryptedDSMR(m), config, loop) }
             return try start(SerialMeters.dsmr(m), config, loop)
         case "sml":
             Log.info("meter", "SML on \(m.obis.serial.description)")
