@@ -252,3 +252,74 @@ struct TimedLink: ByteLink {
     mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) throws(MeterError) {}
     mutating func close() {}
 }
+
+/// A stand-in for AES-GCM behind `MeterCipher` (unit tests only): XOR with 0x5A, the tag is 12 × 0x5A.
+struct XORCipher: MeterCipher {
+    func open(iv: UnsafeBufferPointer<UInt8>, aad: UnsafeBufferPointer<UInt8>, ciphertext: UnsafeBufferPointer<UInt8>,
+              tag: UnsafeBufferPointer<UInt8>, plaintext: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        guard tag.allSatisfy({ $0 == 0x5A }), aad.first == 0x30 else { return false }
+        for i in 0..<ciphertext.count { plaintext[i] = ciphertext[i] ^ 0x5A }
+        return true
+    }
+    func seal(iv: UnsafeBufferPointer<UInt8>, aad: UnsafeBufferPointer<UInt8>, plaintext: UnsafeBufferPointer<UInt8>,
+              ciphertext: UnsafeMutableBufferPointer<UInt8>, tag: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        for i in 0..<plaintext.count { ciphertext[i] = plaintext[i] ^ 0x5A }
+        for i in 0..<tag.count { tag[i] = 0x5A }
+        return true
+    }
+}
+
+func xorFrame(_ plain: [UInt8], counter: UInt32) -> [UInt8] {
+    let length = 1 + 4 + plain.count + 12
+    var f: [UInt8] = [0xDB, 8] + Array("SYSTEMID".utf8) + [0x82, UInt8(length >> 8), UInt8(length & 255), 0x30]
+    f += [UInt8(counter >> 24), UInt8(counter >> 16 & 255), UInt8(counter >> 8 & 255), UInt8(counter & 255)]
+    f += plain.map { $0 ^ 0x5A } + Array(repeating: 0x5A, count: 12)
+    return f
+}
+
+@Suite struct EncryptedP1FramingTests {
+    func run(_ bytes: [UInt8]) -> (ms: [Measurement], errors: Int, framer: DSMREncryptedFramer) {
+        var d = DSMREncryptedDecoder(cipher: XORCipher(), authenticationKey: DSMREncrypted.publishedAuthenticationKey)
+        var out: [Measurement] = []
+        var errors = 0
+        bytes.withUnsafeBufferPointer { p in
+            var off = 0
+            while off < p.count {
+                let (used, complete) = d.feed(UnsafeBufferPointer(rebasing: p[off...]))
+                off += used
+                if complete {
+                    var acc = OBISAccumulator(table: .standard)
+                    do { try d.decode(into: &acc); out.append(acc.measurement(timestampMs: 0, quality: [])) } catch { errors += 1 }
+                    d.framer.reset()
+                }
+            }
+        }
+        return (out, errors, d.framer)
+    }
+
+    @Test func framesInNoiseWithIncreasingCounters() {
+        let t = Array(PublishedTelegrams.v5.utf8)
+        let r = run([0x00, 0xDB, 0x07, 0xFF] + xorFrame(t, counter: 1) + [0x13] + xorFrame(t, counter: 2) + xorFrame(t, counter: 2))
+        #expect(r.ms.count == 2 && r.errors == 1)  // the repeated counter is refused
+        #expect(r.ms[0].activePowerW == 244)
+        #expect(r.framer.badHeaders == 1)
+    }
+
+    @Test func limitsAndTruncation() {
+        let t = Array(PublishedTelegrams.v5.utf8)
+        // A length field beyond frameBytesMax: header refused, the next frame is read.
+        var huge = xorFrame(t, counter: 1)
+        huge[11] = 0xFF
+        huge[12] = 0xFF
+        let r = run(huge + xorFrame(t, counter: 3))
+        #expect(r.ms.count == 1 && r.framer.badHeaders >= 1)
+        // Truncated: never completes.
+        let whole = xorFrame(t, counter: 1)
+        #expect(run(Array(whole[..<(whole.count - 1)])).ms.isEmpty)
+        #expect(run([]).ms.isEmpty)
+        // Decrypted content without a valid DSMR CRC is refused.
+        var damaged = t
+        damaged[20] ^= 1
+        #expect(run(xorFrame(damaged, counter: 1)).errors == 1)
+    }
+}

@@ -41,6 +41,7 @@ public struct DSMREncryptedFramer {
     }
 
     public mutating func feed(_ input: UnsafeBufferPointer<UInt8>) -> (used: Int, complete: Bool) {
+        if expected > 0 && count == expected { reset() }  // the previous frame was handed over
         var i = 0
         while i < input.count {
             let b = input[i]
