@@ -24,13 +24,14 @@ public enum SML {
 
     /// CRC-16/X-25 (reflected 0x1021, init and xorout 0xFFFF); "123456789" gives 0x906E.
     public static func crc16(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt16 {
-        var crc: UInt16 = 0xFFFF
-        for b in bytes {
-            crc ^= UInt16(b)
-            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x8408 : crc >> 1 }
+        crcTable.withUnsafeBufferPointer { t in
+            var crc: UInt16 = 0xFFFF
+            for b in bytes { crc = (crc >> 8) ^ t[Int(UInt8(truncatingIfNeeded: crc) ^ b)] }
+            return ~crc
         }
-        return ~crc
     }
+
+    static let crcTable: [UInt16] = reflectedCRCTable(0x8408)
 
     public enum Problem: Error, Equatable {
         /// The TLV structure is broken at `offset` (`why` says how).
