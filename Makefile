@@ -4,6 +4,7 @@
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
 #   make demo                 PGUI with the simulated meter (METER=dsmr-p1|sml|iec62056-21: on a pty)
 #   make bench                benchmarks (ratios against baselines measured in the same run)
+#   make size                 stripped size per arch and each component's share; fails if OpenSSL is linked
 #   make fleet N=100 SIM=1000 K=2   fleet harness: gateways + simulated devices, broker outage, herd drain
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
@@ -25,7 +26,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test fleet
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test size fleet
 all: firmware
 
 help:
@@ -40,10 +41,14 @@ setup: $(TC)/.ready
 # `pgui` is the field binary; `pgui-bench` (benchmarks, never shipped) is built the same way.
 $(OUT)/%/pgui: $(TC)/.ready $(SOURCES)
 	@echo "[firmware] $* ($(triple_$*))"
+	@# pgui-bench links in the same scratch path and overwrites the linker map: relink pgui (seconds)
+	@# and keep its map as pgui-field.map for `make size`.
+	@rm -f .build-fw-$*/$(triple_$*)/release/pgui
 	$(SWIFT) build -c release --product pgui --scratch-path .build-fw-$* --triple $(triple_$*) \
 	  --toolset $(TC)/toolset-$*.json 2>&1 | grep -v -e "argument unused during compilation: '-pie'" ; test $${PIPESTATUS[0]} -eq 0
 	@mkdir -p $(@D)
 	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui
+	@cp .build-fw-$*/pgui.map .build-fw-$*/pgui-field.map
 	@ls -l $@ | awk '{print "[firmware] " $$NF ": " $$5 " bytes stripped"}'
 $(OUT)/%/pgui-bench: $(TC)/.ready $(SOURCES)
 	@echo "[bench] $* ($(triple_$*))"
@@ -72,6 +77,15 @@ bench: firmware-all bench-bin-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
+
+# Size per arch from the linker map (toolchains/size.py): shares of Swift code, mbedTLS, Paho, the
+# TLS layer, libmodbus, libc; OpenSSL must be 0. Budgets of issue 16 (decimal MB): aarch64 4.5, armv7 3.2.
+size_budget_aarch64 := 4500000
+size_budget_armv7 := 3200000
+size: firmware-all
+	@rc=0; for a in $(ARCHES); do \
+	  case $$a in aarch64) b=$(size_budget_aarch64) ;; armv7) b=$(size_budget_armv7) ;; *) b= ;; esac; \
+	  python3 toolchains/size.py $$a $(OUT)/$$a/pgui .build-fw-$$a/pgui-field.map $$b || rc=1; done; exit $$rc
 
 # Fleet scale (docs/fleet.md): N real gateways + SIM simulated devices, K BAL consumers on a shared
 # subscription, a broker outage and the herd's drain; FLEET_ARGS passes more (see Tests/fleet/fleet.py).

@@ -20,13 +20,18 @@ let package = Package(
         // Strong replacements for Embedded-runtime entry points that are wrong on aarch64 (see
         // Sources/CEmbeddedRuntime/runtime.c); empty in the host build.
         .target(name: "CEmbeddedRuntime", path: "Sources/CEmbeddedRuntime"),
+        // Paho's TLS on mbedTLS: the OpenSSL API subset libpaho-mqtt3as.a calls (docs/building.md).
+        // Nothing links libssl or libcrypto; the host build links Paho's static archive too, so
+        // `swift test` runs the same TLS layer as the firmware.
+        .target(name: "CTLSCompat", dependencies: ["CMbedTLS"], path: "Sources/CTLSCompat"),
         // Pure logic, stdlib only: tested on the host in microseconds, shipped unchanged.
         .target(name: "PGUICore", path: "Sources/PGUICore"),
         // Adapters to the outside world.
         .target(
             name: "PGUIPlatform",
-            dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CPaho", "CModbus", "CEmbeddedRuntime"],
-            path: "Sources/PGUIPlatform"),
+            dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CTLSCompat", "CPaho", "CModbus", "CEmbeddedRuntime"],
+            path: "Sources/PGUIPlatform",
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libpaho-mqtt3as.a"])]),
         // Every run-time decision of `pgui run` (links, rotation, set-points, group pipeline, status),
         // reached from the executables only through its public types (docs/architecture.md).
         .target(
@@ -45,7 +50,7 @@ let package = Package(
             path: "Sources/pgui-bench"),
         .testTarget(name: "PGUICoreTests", dependencies: ["PGUICore"], path: "Tests/PGUICoreTests"),
         .testTarget(
-            name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem"],
+            name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem", "CTLSCompat"],
             path: "Tests/PGUIPlatformTests"),
     ]
 )

@@ -14,10 +14,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file dpkg-dev
   libmbedtls-dev libpaho-mqtt-dev libssl-dev libmodbus-dev
-  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
+  mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium collectd-core)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
-  libpaho-mqtt-dev libpaho-mqtt1.3 libssl-dev libssl3)
-PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect dsmr-parser==1.11.2 smllib==1.7 iec62056-21==0.0.2 pysunspec2==1.3.7)
+  libpaho-mqtt-dev libpaho-mqtt1.3)
+PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect
+  tlslite-ng==0.8.2 dsmr-parser==1.11.2 smllib==1.7 iec62056-21==0.0.2 pysunspec2==1.3.7)
 
 apt_once_updated=0
 apt_update_host() {
@@ -175,7 +176,8 @@ build_modbus armv7 arm-linux-gnueabihf-gcc -mfloat-abi=hard -mfpu=vfpv3-d16 -mth
 
 # 6. SwiftPM toolsets (absolute paths, so generated here, never committed) ----------------------
 tc=$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")
-libs=(-lpaho-mqtt3as -lssl -lcrypto -lmbedtls -lmbedx509 -lmbedcrypto -lmodbus -lswiftUnicodeDataTables -lpthread -ldl -lm)
+# No -lssl/-lcrypto: Paho's TLS calls land in Sources/CTLSCompat (mbedTLS), linked as objects.
+libs=(-lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lmodbus -lswiftUnicodeDataTables -lpthread -ldl -lm)
 json_list() { local first=1; printf '['; for a in "$@"; do [ $first = 1 ] || printf ', '; first=0; printf '"%s"' "$a"; done; printf ']'; }
 write_toolset() { # name swift-target gnu-triple include-dirs(;-sep) lib-dirs(;-sep) float-flags(;-sep)
   local name=$1 T=$2 gt=$3 incs=$4 libdirs=$5 fl=$6
@@ -186,6 +188,8 @@ write_toolset() { # name swift-target gnu-triple include-dirs(;-sep) lib-dirs(;-
   local ld=("-L$tc/lib/swift/embedded/$T")
   IFS=';' read -ra L <<<"$libdirs"; for i in "${L[@]}"; do [ -n "$i" ] && ld+=("-L$i"); done
   ld+=("${libs[@]}")
+  # A linker map beside the build: `make size` (toolchains/size.py) reads each component's share from it.
+  ld+=("-Map=$top/.build-fw-$name/pgui.map")
   cat >"$cache/toolset-$name.json" <<JSON
 {
   "schemaVersion": "1.0",

@@ -1,5 +1,9 @@
 import CMbedTLS
 import CSystem
+import CTLSCompat
+
+/// See `RandomSource.shared()`.
+nonisolated(unsafe) private var sharedRandom: RandomSource? = nil
 
 /// A failed mbedTLS call, with mbedTLS's own text for the code.
 public struct CryptoError: Error, Equatable {
@@ -19,30 +23,43 @@ public struct CryptoError: Error, Equatable {
     }
 }
 
-/// CTR-DRBG seeded from the kernel's entropy. Both contexts live at stable heap addresses:
-/// the DRBG keeps a pointer to the entropy context (~37 KB), so they must never move.
+/// CTR-DRBG (NIST SP 800-90A, AES-256) seeded from the kernel through getrandom(2)
+/// (`pgui_entropy_getrandom`, CTLSCompat): no mbedTLS entropy pool (~37 KB per instance) and no
+/// /dev/urandom file descriptor. The context lives at a stable heap address because TLS contexts
+/// keep a pointer to it.
 public final class RandomSource {
-    let entropy: UnsafeMutablePointer<mbedtls_entropy_context>
     let drbg: UnsafeMutablePointer<mbedtls_ctr_drbg_context>
 
     public init(personalization: String) throws(CryptoError) {
-        entropy = .allocate(capacity: 1)
         drbg = .allocate(capacity: 1)
-        mbedtls_entropy_init(entropy)
         mbedtls_ctr_drbg_init(drbg)
         let rc = personalization.withCString { p in
             p.withMemoryRebound(to: UInt8.self, capacity: personalization.utf8.count) {
-                mbedtls_ctr_drbg_seed(drbg, mbedtls_entropy_func, entropy, $0, personalization.utf8.count)
+                mbedtls_ctr_drbg_seed(drbg, pgui_entropy_getrandom, nil, $0, personalization.utf8.count)
             }
         }
-        guard rc == 0 else { throw CryptoError("ctr_drbg_seed", code: rc) }
+        guard rc == 0 else {
+            mbedtls_ctr_drbg_free(drbg)
+            drbg.deallocate()
+            throw CryptoError("ctr_drbg_seed", code: rc)
+        }
+    }
+
+    /// The daemon's one DRBG: identity signing, credential requests and every TLS handshake (the
+    /// TLS layer is given it here) draw from it. Created on first use, on the event loop, never
+    /// freed. Thread-safe for the TLS threads: mbedTLS is built with MBEDTLS_THREADING_C, so
+    /// `mbedtls_ctr_drbg_random` locks the context's own mutex.
+    public static func shared() throws(CryptoError) -> RandomSource {
+        if let r = sharedRandom { return r }
+        let r = try RandomSource(personalization: "pgui")
+        sharedRandom = r
+        pgui_tls_use_random(mbedtls_ctr_drbg_random, r.drbg)
+        return r
     }
 
     deinit {
         mbedtls_ctr_drbg_free(drbg)
-        mbedtls_entropy_free(entropy)
         drbg.deallocate()
-        entropy.deallocate()
     }
 
     public func bytes(_ count: Int) throws(CryptoError) -> [UInt8] {

@@ -253,7 +253,7 @@ public final class CredentialRotation {
 public enum CredentialWiring {
     public static func make(_ config: Config, identity: IdentityStore, wallMs: Int64) throws(MQTTError) -> CredentialRotation {
         let random: RandomSource
-        do throws(CryptoError) { random = try RandomSource(personalization: "pgui-credentials") } catch {
+        do throws(CryptoError) { random = try RandomSource.shared() } catch {
             throw MQTTError("bal: credential rotation: \(error.description); link not started")
         }
         let topics = BALTopics(prefix: config.identity.topicPrefix, deviceId: config.device.deviceId)

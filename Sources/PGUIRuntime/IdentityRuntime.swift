@@ -11,7 +11,7 @@ public enum IdentityRuntime {
         let device = config.device.deviceId
         do throws(IdentityError) {
             let random: RandomSource
-            do throws(CryptoError) { random = try RandomSource(personalization: "pgui-identity") } catch {
+            do throws(CryptoError) { random = try RandomSource.shared() } catch {
                 throw IdentityError(error.description)
             }
             let store: IdentityStore

@@ -105,6 +105,9 @@ public enum EMSWiring {
     public nonisolated(unsafe) static var keep: [AnyObject] = []
     /// The DSO link's state for the installer page (false when the link is disabled).
     public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
+    /// The DSO link's part of /status and its TLS refusals for /metrics (unchanged/zero when disabled).
+    public nonisolated(unsafe) static var dsoState: (inout LinkState) -> Void = { _ in }
+    public nonisolated(unsafe) static var dsoTLSRefusals: () -> [UInt64] = { [UInt64](repeating: 0, count: TLSFailureKind.count) }
 
     public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         do throws(SystemError) {
@@ -122,6 +125,8 @@ public enum EMSWiring {
             try link.start(on: loop)
             keep.append(link)
             dsoConnected = { link.mqtt.isConnected }
+            dsoState = { link.mqtt.fill(&$0) }
+            dsoTLSRefusals = { link.mqtt.tlsRefusals }
             setpoints.dsoConnected = { link.mqtt.isConnected }
             Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
             return true

@@ -72,10 +72,10 @@ enum Runtime {
                 s.scheduleAgeS = v.setpoints.scheduleAgeS
                 s.health = appliance.health()
                 s.bal.configured = config.bal.enabled
-                s.bal.connected = bal?.mqtt.isConnected ?? false
+                bal?.mqtt.fill(&s.bal)
                 s.bal.broker = config.bal.uris.first ?? ""
                 s.dso.configured = config.dso.enabled
-                s.dso.connected = EMSWiring.dsoConnected()
+                EMSWiring.dsoState(&s.dso)
                 s.dso.broker = config.dso.uris.first ?? ""
                 let j = journal.stats
                 s.journalFillPermille = j.fillPerMille
@@ -98,6 +98,8 @@ enum Runtime {
                 m.meterReads = meter.samples
                 m.meterErrors = meter.gaps
                 m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
+                if let b = bal { m.balTLSRefusals = b.mqtt.tlsRefusals }
+                m.dsoTLSRefusals = EMSWiring.dsoTLSRefusals()
                 m.loopIterations = loop.iterations
                 let v = emsView()
                 m.meterSampleAgeMs = v.sampleAgeMs ?? -1

@@ -39,8 +39,20 @@ import Testing
         #expect(text.hasSuffix("\n"))
         // Every sample line is `name value`, every name has HELP and TYPE.
         let lines = text.split(separator: "\n")
-        // pgui_heap_in_use_bytes, pgui_meter_sample_age_ms and pgui_schedule_age_seconds are left out while unknown.
-        #expect(lines.count == 23 * 3)
+        // pgui_heap_in_use_bytes, pgui_meter_sample_age_ms and pgui_schedule_age_seconds are left out while
+        // unknown; two labelled families (HELP, TYPE, one line per TLS refusal reason).
+        #expect(lines.count == 23 * 3 + 2 * (2 + TLSFailureKind.count))
+    }
+
+    @Test func tlsRefusalsHaveOneSamplePerReason() {
+        var m = Metrics()
+        m.balTLSRefusals[TLSFailureKind.expired.rawValue] = 3
+        var out: [UInt8] = []
+        m.encodePrometheus(into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(text.contains("\npgui_bal_tls_refusals_total{reason=\"expired\"} 3\n"))
+        #expect(text.contains("\npgui_bal_tls_refusals_total{reason=\"unknown_ca\"} 0\n"))
+        #expect(text.contains("\npgui_dso_tls_refusals_total{reason=\"wrong_host\"} 0\n"))
     }
 }
 

@@ -11,6 +11,9 @@ public struct Metrics {
     public var meterErrors: UInt64 = 0
     public var balReconnects: UInt64 = 0
     public var dsoReconnects: UInt64 = 0
+    /// Refused TLS handshakes per link, by kind (index: `TLSFailureKind.rawValue`).
+    public var balTLSRefusals = [UInt64](repeating: 0, count: TLSFailureKind.count)
+    public var dsoTLSRefusals = [UInt64](repeating: 0, count: TLSFailureKind.count)
     /// Modbus TCP frames answered (data or exception).
     public var modbusRequests: UInt64 = 0
     /// Exception answers (writes, unknown addresses) and connections dropped for malformed frames.
@@ -55,6 +58,8 @@ public struct Metrics {
         counter(&out, "pgui_meter_errors_total", "Meter reads that failed (timeouts, exceptions, garbage)", meterErrors)
         counter(&out, "pgui_bal_reconnects_total", "Reconnects of the BAL link", balReconnects)
         counter(&out, "pgui_dso_reconnects_total", "Reconnects of the DSO link", dsoReconnects)
+        labelled(&out, "pgui_bal_tls_refusals_total", "TLS handshakes with the BAL broker refused, by reason", balTLSRefusals)
+        labelled(&out, "pgui_dso_tls_refusals_total", "TLS handshakes with the DSO broker refused, by reason", dsoTLSRefusals)
         counter(&out, "pgui_modbus_requests_total", "EMS Modbus TCP requests answered", modbusRequests)
         counter(&out, "pgui_modbus_errors_total", "EMS Modbus TCP exception answers and connections dropped for malformed frames", modbusErrors)
         counter(&out, "pgui_modbus_connections_refused_total", "EMS Modbus TCP connections refused: all slots busy", modbusRefused)
@@ -75,6 +80,16 @@ public struct Metrics {
 
     private func counter(_ out: inout [UInt8], _ name: String, _ help: String, _ v: UInt64) {
         sample(&out, name, help, "counter", String(v))
+    }
+
+    /// One counter family with a `reason` label per TLS failure kind (zeros included, so a rate()
+    /// over a new reason starts from a sample).
+    private func labelled(_ out: inout [UInt8], _ name: String, _ help: String, _ values: [UInt64]) {
+        out.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) counter\n".utf8)
+        for raw in 0..<TLSFailureKind.count {
+            let v = raw < values.count ? values[raw] : 0
+            out.append(contentsOf: "\(name){reason=\"\(TLSFailureKind(rawValue: raw)!.label)\"} \(v)\n".utf8)
+        }
     }
 
     private func gauge(_ out: inout [UInt8], _ name: String, _ help: String, _ v: Int64) {

@@ -35,6 +35,10 @@ public struct LinkState: Equatable {
     public var connected: Bool = false
     public var broker: String = ""
     public var lastError: String = ""
+    /// Why the broker's TLS handshake is being refused now (nil when connected or not refused).
+    public var tlsRefused: TLSFailureKind? = nil
+    /// Refused handshakes since start, by kind (index: `TLSFailureKind.rawValue`).
+    public var tlsRefusals = [UInt64](repeating: 0, count: TLSFailureKind.count)
     public init(name: String) { self.name = name }
 }
 
@@ -94,6 +98,14 @@ public struct StatusSnapshot {
             w.field("connected", l.connected)
             w.field("broker", l.broker)
             w.field("last_error", l.lastError)
+            w.key("tls_refused")
+            if let k = l.tlsRefused { w.value(k.label) } else { w.null() }
+            w.key("tls_refusals")
+            w.beginObject()
+            for raw in 0..<TLSFailureKind.count where l.tlsRefusals[raw] > 0 {
+                w.field(TLSFailureKind(rawValue: raw)!.label, l.tlsRefusals[raw])
+            }
+            w.endObject()
             w.endObject()
         }
         w.key("journal")

@@ -1,5 +1,6 @@
 import CPaho
 import CSystem
+import CTLSCompat
 import PGUICore
 
 /// A failed MQTT operation: what, on which broker/topic, Paho's code, and what the device does.
@@ -96,10 +97,16 @@ public final class MQTTClient {
     let ssl: UnsafeMutablePointer<MQTTAsync_SSLOptions>
     let will: UnsafeMutablePointer<MQTTAsync_willOptions>
     var lastError = ""
-    /// TLS diagnosis (CPaho shim): watching while a connect attempt runs; notes newer than `tlsNoteSince` are ours.
-    var tlsWatching = false
+    /// Why a handshake failed: the TLS layer (CTLSCompat) writes it through Paho's ssl_error_cb into
+    /// this client's notes; notes newer than `tlsNoteSince` belong to the current attempt.
+    let tlsNotes: UnsafeMutablePointer<pgui_tls_notes>
     var tlsNoteSince: UInt = 0
-    var tlsNote = [UInt8](repeating: 0, count: 160)
+    var tlsNote = [UInt8](repeating: 0, count: Int(PGUI_TLS_NOTE_BYTES))
+    /// Refused handshakes by kind (index: `TLSFailureKind.rawValue`) and the last one, for /status and /metrics.
+    public private(set) var tlsRefusals = [UInt64](repeating: 0, count: TLSFailureKind.count)
+    public private(set) var lastTLSFailure: TLSFailureKind? = nil
+    /// Why the last connect failed or the connection was lost ("" while connected), for /status.
+    public private(set) var lastFailure = ""
     /// [username, password] C strings (or nil).
     let credentials: UnsafeMutablePointer<UnsafePointer<CChar>?>
 
@@ -125,6 +132,10 @@ public final class MQTTClient {
         will.initialize(to: pgui_mqtt_will_options())
         credentials = .allocate(capacity: 2)
         credentials.initialize(repeating: nil, count: 2)
+        guard let notes = pgui_tls_notes_create() else {
+            throw MQTTError("mqtt \(name): no memory for the TLS failure notes; link not started")
+        }
+        tlsNotes = notes
     }
 
     /// Paho handle, owned C strings and callbacks; done at `start`.
@@ -143,7 +154,9 @@ public final class MQTTClient {
         ssl.pointee.trustStore = UnsafePointer(own(options.caFile))
         ssl.pointee.enableServerCertAuth = 1
         ssl.pointee.verify = 1
-        ssl.pointee.sslVersion = MQTT_SSL_VERSION_TLS_1_2
+        ssl.pointee.sslVersion = MQTT_SSL_VERSION_TLS_1_2  // the TLS layer offers TLS 1.2 only anyway
+        ssl.pointee.ssl_error_cb = { str, len, ctx in pgui_tls_notes_record(str, len, ctx) }
+        ssl.pointee.ssl_error_context = UnsafeMutableRawPointer(tlsNotes)
         applyCredentials()
         if !options.willTopic.isEmpty {
             will.pointee.topicName = UnsafePointer(own(options.willTopic))
@@ -195,7 +208,6 @@ public final class MQTTClient {
             return
         }
         let wasConnected = isConnected
-        watchTLS(false)
         if client != nil { MQTTAsync_destroy(&client) }
         client = nil
         mailbox.discardAll()
@@ -225,8 +237,8 @@ public final class MQTTClient {
     }
 
     deinit {
-        watchTLS(false)
         if client != nil { MQTTAsync_destroy(&client) }
+        pgui_tls_notes_destroy(tlsNotes)
         for p in cStrings { free(p) }
         uriArray.deallocate()
         ssl.deallocate()
@@ -243,6 +255,10 @@ public final class MQTTClient {
 
     /// Registers the mailbox and the reconnect timer with the loop and starts connecting.
     public func start(on loop: EventLoop) throws(MQTTError) {
+        // Every TLS context draws from the daemon's one DRBG; it must exist before Paho's first handshake.
+        do throws(CryptoError) { _ = try RandomSource.shared() } catch {
+            throw MQTTError("mqtt \(name): \(error.description); link not started")
+        }
         try setUp()
         self.loop = loop
         do throws(SystemError) {
@@ -316,43 +332,34 @@ public final class MQTTClient {
         o.onFailure = { ctx, resp in
             Unmanaged<MQTTMailbox>.fromOpaque(ctx!).takeUnretainedValue().push(.connectFailed, code: resp?.pointee.code ?? -1)
         }
-        watchTLS(true)
+        tlsNoteSince = pgui_tls_notes_generation(tlsNotes)
         let rc = MQTTAsync_connect(client, &o)
         if rc == MQTTASYNC_SUCCESS {
             connecting = true
         } else {
-            watchTLS(false)
             scheduleReconnect("MQTTAsync_connect returned \(rc)")
         }
     }
 
-    /// Paho traces TLS details only while some client is connecting (see the CPaho shim).
-    func watchTLS(_ on: Bool) {
-        guard on != tlsWatching else { return }
-        if tlsNotes == nil {
-            guard let n = pgui_tls_notes_create() else { return }  // no diagnosis, the link still works
-            tlsNotes = n
-            MQTTAsync_setTraceCallback { _, message in pgui_tls_notes_record(tlsNotes, message) }
-        }
-        guard let notes = tlsNotes else { return }
-        tlsWatching = on
-        var g: UInt = 0
-        let anyConnecting = pgui_tls_notes_watch(notes, on ? 1 : 0, &g) != 0
-        MQTTAsync_setTraceLevel(anyConnecting ? MQTTASYNC_TRACE_PROTOCOL : MQTTASYNC_TRACE_FATAL)
-        if on { tlsNoteSince = g }
-    }
-
-    /// The handshake's failure reason from this attempt's TLS note, if there is one.
-    func tlsReason() -> String? {
-        guard let notes = tlsNotes else { return nil }
+    /// The handshake's failure from this attempt's TLS note, if there is one.
+    func tlsFailure() -> TLSFailure? {
         let n = tlsNote.withUnsafeMutableBytes { p in
-            pgui_tls_notes_take(notes, tlsNoteSince, p.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(p.count))
+            pgui_tls_notes_take(tlsNotes, tlsNoteSince, p.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(p.count))
         }
         guard n > 0 else { return nil }
-        return TLSFailure.reason(note: Array(tlsNote[0..<Int(n)]), link: "\(name)")
+        return TLSFailure.parse(note: tlsNote[0..<Int(n)])
+    }
+
+    /// This link's part of /status.
+    public func fill(_ state: inout LinkState) {
+        state.connected = isConnected
+        state.lastError = lastFailure
+        state.tlsRefused = lastTLSFailure
+        state.tlsRefusals = tlsRefusals
     }
 
     func scheduleReconnect(_ why: String) {
+        lastFailure = why
         attempt += 1
         let shift = min(attempt - 1, 16)
         let ceiling = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
@@ -376,8 +383,9 @@ public final class MQTTClient {
             switch c.kind {
             case .connected:
                 connecting = false
-                watchTLS(false)
                 isConnected = true
+                lastTLSFailure = nil
+                lastFailure = ""
                 attempt = 0
                 lastError = ""
                 Log.info(name, "connected to \(options.uris.count == 1 ? options.uris[0] : "one of \(options.uris.count) brokers") as \(options.clientId)")
@@ -385,11 +393,11 @@ public final class MQTTClient {
                 delegate?.mqttConnected()
             case .connectFailed:
                 connecting = false
-                let tls = c.code == -1 ? tlsReason() : nil
-                watchTLS(false)
-                if let tls {
+                if let tls = tlsFailure() {
+                    tlsRefusals[tls.kind.rawValue] += 1
+                    lastTLSFailure = tls.kind
                     // Refused, never downgraded: there is no plaintext path to fall back to.
-                    scheduleReconnect("connect failed on \(tls); nothing sent, no plaintext fallback")
+                    scheduleReconnect("connect failed on \(tls.explanation(link: "\(name)")); nothing sent, no plaintext fallback")
                 } else {
                     scheduleReconnect("connect failed (Paho \(c.code): TLS, credentials or broker unreachable)")
                 }
@@ -433,10 +441,6 @@ public final class MQTTClient {
         if mailbox.pendingMessages > 0 { mailbox.resignal() }
     }
 }
-
-/// The TLS notes Paho's trace callback fills (CPaho shim); created by the first client that connects,
-/// on the event loop, before the callback is installed, and never freed.
-nonisolated(unsafe) var tlsNotes: UnsafeMutablePointer<pgui_tls_notes>? = nil
 
 /// A malloc'd NUL-terminated copy of `s`, built from its UTF-8 bytes.
 func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
