@@ -40,6 +40,16 @@ public final class MeterPipeline {
         switch m.kind {
         case "simulated":
             return try start(SimulatedMeter(config: m.simulated, meterId: m.meterId), config, loop)
+        case "dsmr-p1":
+            Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1\(m.serial.dsmrEncrypted ? " (encrypted)" : "") on \(m.obis.serial.description)")
+            if m.serial.dsmrEncrypted { return try start(SerialMeters.encryptedDSMR(m), config, loop) }
+            return try start(SerialMeters.dsmr(m), config, loop)
+        case "sml":
+            Log.info("meter", "SML on \(m.obis.serial.description)")
+            return try start(SerialMeters.sml(m), config, loop)
+        case "iec62056-21":
+            Log.info("meter", "IEC 62056-21 mode C readout on \(m.obis.serial.description), every \(m.periodMs) ms")
+            return try start(SerialMeters.iec(m), config, loop)
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)

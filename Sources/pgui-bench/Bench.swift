@@ -17,6 +17,7 @@ enum Bench {
         ("setpoints", benchSetpoints),
         ("inbound", benchInbound),
         ("footprint", benchFootprint),
+        ("serial-meters", benchSerialMeters),
     ]
 
     static var usage: String {

@@ -19,6 +19,7 @@ from mqtt_peers import Broker, _free_port  # noqa: E402
 from setpoints_peers import message, slot_start  # noqa: E402
 
 PGUI = pathlib.Path(sys.argv[1]).resolve()
+METER = os.environ.get("DEMO_METER", "simulated")
 DEMO = ROOT / ".build-demo"
 HTTP_PORT = int(os.environ.get("DEMO_HTTP_PORT", "8000"))
 MODBUS_PORT = int(os.environ.get("DEMO_MODBUS_PORT", "8502"))
@@ -36,6 +37,8 @@ def _stop(signo, frame):
 
 
 def main():
+    if METER not in ("simulated", "dsmr-p1", "sml", "iec62056-21"):
+        sys.exit(f"[demo] METER={METER}: use simulated, dsmr-p1, sml or iec62056-21")
     signal.signal(signal.SIGTERM, _stop)
     shutil.rmtree(DEMO, ignore_errors=True)
     (DEMO / "data").mkdir(parents=True)
@@ -53,15 +56,30 @@ def main():
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(bal)
         threading.Thread(target=pump, args=(bal, "[BAL ]"), daemon=True).start()
+        meter_lines = "meter.kind = simulated\nmeter.period_ms = 1000\n"
+        if METER != "simulated":
+            # `make demo METER=dsmr-p1|sml|iec62056-21`: the simulated meter speaks the protocol on a pty pair.
+            a, b = DEMO / "tty-meter", DEMO / "tty-pgui"
+            pty = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(pty)
+            deadline = time.monotonic() + 5
+            while not (a.exists() and b.exists()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sim = subprocess.Popen([sys.executable, str(ROOT / "Tests/peers/serial_meters.py"), "--protocol", METER,
+                                    "--device", str(a)])
+            procs.append(sim)
+            print(f"[demo] simulated {METER} meter on {a}, PGUI reads {b}", flush=True)
+            meter_lines = f"meter.kind = {METER}\nmeter.serial.device = {b}\n"
+            if METER == "iec62056-21":
+                meter_lines += "meter.iec.min_period_ms = 5000\n"
         conf = DEMO / "pgui.conf"
         conf.write_text(f"""# Demo configuration (docs/config.md lists every key).
 device.id = {DEVICE}
 # A demonstration: the simulated meter is refused by a field device (the default mode).
 device.mode = demo
 data.dir = {DEMO / 'data'}
-meter.kind = simulated
-meter.period_ms = 1000
-group.window_s = 5
+{meter_lines}group.window_s = {10 if METER == "iec62056-21" else 5}
 bal.enabled = true
 bal.uris = {broker.uri}
 bal.ca_file = {broker.ca_file}
@@ -80,7 +98,7 @@ ems.modbus_port = {MODBUS_PORT}
         gw = subprocess.Popen([str(PGUI), "run", "--config", str(conf)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
         procs.append(gw)
-        quiet = ("meter: sample",)
+        quiet = ("meter: sample",) if METER == "simulated" else ()
         threading.Thread(target=lambda: [print(f"[pgui] {l.rstrip()}", flush=True) for l in gw.stderr
                                          if not any(q in l for q in quiet)], daemon=True).start()
         time.sleep(3)

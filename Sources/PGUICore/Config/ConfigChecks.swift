@@ -22,7 +22,7 @@ extension Config {
         if meter.kind == "simulated" {
             throw v.error("meter.kind", v.isSet("meter.kind")
                 ? "a field device reads a real meter, not the simulated one \(hint)"
-                : "not set, so the simulated meter would run; a field device needs modbus-tcp or modbus-rtu \(hint)")
+                : "not set, so the simulated meter would run; a field device needs a real meter kind (modbus-tcp, modbus-rtu, dsmr-p1, sml, iec62056-21) \(hint)")
         }
         guard bal.enabled else {
             throw v.error("bal.enabled", "a field device forwards signed groups to the BAL: set bal.enabled = true with bal.uris and bal.ca_file \(hint)")

@@ -63,16 +63,18 @@ public struct MeterConfig: ConfigSection, Equatable {
     public var simulated = SimulatedMeterConfig()
     public var modbus = ModbusMeterConfig()
     public var obis = OBISMeterConfig()
+    /// DSMR P1, SML and IEC 62056-21 family settings (Config/SerialMeterConfig.swift).
+    public var serial = SerialMeterConfig()
 
     /// The kinds that read OBIS codes and so use `obis` (the DLMS/COSEM, DSMR P1, SML and
     /// IEC 62056-21 sources add theirs here); `meter.obis.*` and `meter.cipher.*` are errors elsewhere.
-    public static let obisKinds: [String] = []
+    public static let obisKinds: [String] = ["dsmr-p1", "sml", "iec62056-21"]
 
     /// Prefix of the per-quantity OBIS overrides (`meter.obis.active_power = 1-0:16.7.0`).
     public static let obisKeyPrefix = "meter.obis."
 
     public static let schema: [ConfigKeySpec] = [
-        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu"]), default: "simulated"),
+        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu", "dsmr-p1", "sml", "iec62056-21"]), default: "simulated"),
         ConfigKeySpec("meter.id", .identifier(bytesMax: 64), default: "main"),
         ConfigKeySpec("meter.period_ms", .integer(min: 100, max: 60_000), default: "1000"),
         ConfigKeySpec("meter.sim.base_load_w", .integer(min: 0, max: 1_000_000), default: "2000"),
@@ -97,7 +99,7 @@ public struct MeterConfig: ConfigSection, Equatable {
         ConfigKeySpec("meter.obis.*", .text(bytesMax: 32), default: nil),
         ConfigKeySpec("meter.cipher.encryption_key_file", .text(bytesMax: 256), default: ""),
         ConfigKeySpec("meter.cipher.authentication_key_file", .text(bytesMax: 256), default: ""),
-    ]
+    ] + SerialMeterConfig.schema
 
     public init(_ v: ConfigValues) throws(ConfigError) {
         kind = v.string("meter.kind")
@@ -169,10 +171,11 @@ public struct MeterConfig: ConfigSection, Equatable {
                 throw v.error(key, "meter keys are used only by encrypted OBIS meters, not meter.kind = \(kind)")
             }
         }
+        serial = try SerialMeterConfig(v, kind: kind, obis: &o, periodMs: &periodMs)
         obis = o
 
         // Cross-key checks: settings that would be silently ignored are errors too.
-        let isModbus = kind != "simulated"
+        let isModbus = kind == "modbus-tcp" || kind == "modbus-rtu"
         if kind == "modbus-tcp" && m.host.isEmpty {
             throw v.error("meter.kind", "modbus-tcp needs meter.host")
         }

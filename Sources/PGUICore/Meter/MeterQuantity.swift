@@ -91,10 +91,11 @@ public enum MeterQuantity: Equatable, Sendable {
             return nil
         }
         if unit == baseUnit { return 0 }
-        let u = Array(unit.utf8)
-        let b = Array(baseUnit.utf8)
-        guard u.count == b.count + 1, u[1...].elementsEqual(b) else { return nil }
-        switch u[0] {
+        // On the UTF-8 views, not copies: decoders call this per reading (no allocation per telegram).
+        let u = unit.utf8
+        let b = baseUnit.utf8
+        guard let first = u.first, u.count == b.count + 1, u.dropFirst().elementsEqual(b) else { return nil }
+        switch first {
         case 109: return -3  // m
         case 107: return 3  // k
         case 77: return 6  // M

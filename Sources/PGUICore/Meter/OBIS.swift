@@ -204,6 +204,9 @@ public struct OBISAccumulator {
         }
     }
 
+    /// Counts a reading the decoder skipped without parsing (its code is not in the table).
+    public mutating func countUnknown() { unknown += 1 }
+
     /// Adds one reading; a code outside the table is counted and ignored (meters send much more
     /// than a `Measurement` holds: tariff indicators, messages, gas readings).
     public mutating func add(_ r: OBISReading) throws(Problem) {
