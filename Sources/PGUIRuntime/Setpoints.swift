@@ -67,7 +67,7 @@ public final class SetpointService<C: Clock> {
             Log.info("setpoints", "accepted \(m.slots.count) slots from \(source) (id \(m.id ?? "-")); \(schedule.slots.count) stored")
             return SetpointMessage.ack(id: m.id, result: .success(m.slots.count), nowMs: now)
         } catch {
-            rejectLog.warn("setpoints", "rejected a message from \(source): \(error.description); previous schedule kept")
+            rejectLog.warn("setpoints", "rejected a message from \(source): \(error.description); previous schedule kept", nowMs: clock.monotonicMs())
             return SetpointMessage.ack(id: SetpointMessage.peekId(bytes, limits: limits), result: .failure(error), nowMs: now)
         }
     }
