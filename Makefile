@@ -11,19 +11,14 @@
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
 #                             (also BOARD=qemu-virt-armv7)
 
+include toolchains/arches.mk
 ARCH ?= x86_64
-ARCHES ?= x86_64 aarch64 armv7
+ARCHES ?= $(ALL_ARCHES)
 TC := .build-toolchains
 OUT := out
 SWIFT ?= swift
 PYTEST := $(TC)/venv/bin/python -m pytest
 
-triple_x86_64 := x86_64-unknown-linux-gnu
-triple_aarch64 := aarch64-none-none-elf
-triple_armv7 := armv7-none-none-eabi
-strip_x86_64 := strip
-strip_aarch64 := aarch64-linux-gnu-strip
-strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
@@ -75,8 +70,7 @@ demo: $(OUT)/x86_64/pgui
 
 # `pgui-bench` on every architecture, then the benchmarks that need external peers.
 bench: firmware-all bench-bin-all
-	@for a in $(ARCHES); do echo "== bench $$a"; \
-	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
+	@set -e; $(foreach a,$(ARCHES),echo "== bench $(a)"; $(run_$(a)) ./$(OUT)/$(a)/pgui-bench;)
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
 
 # Fuzzing (docs/building.md): each Tests/fuzz/<target>.swift is compiled with the core's sources into

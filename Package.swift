@@ -50,6 +50,9 @@ let package = Package(
             path: "Sources/pgui-bench"),
         .testTarget(name: "PGUICoreTests", dependencies: ["PGUICore"], path: "Tests/PGUICoreTests"),
         .testTarget(
+            name: "PGUIRuntimeTests", dependencies: ["PGUIRuntime", "PGUIPlatform", "PGUICore", "CSystem"],
+            path: "Tests/PGUIRuntimeTests"),
+        .testTarget(
             name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem", "CTLSCompat"],
             path: "Tests/PGUIPlatformTests"),
     ]

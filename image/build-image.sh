@@ -45,7 +45,7 @@ open(sys.argv[2], "wb").write(k.public_key().public_bytes(serialization.Encoding
 PY
 
 applets() { # busybox -> list of applet paths (run through qemu-user: the binary is for the target)
-  local q; case "$BOARD_PGUI_ARCH" in aarch64) q=qemu-aarch64 ;; armv7) q=qemu-arm ;; *) q= ;; esac
+  local q; q=$(awk -v a="$BOARD_PGUI_ARCH" '$1 == a && $5 != "-" {print $5}' "$top/toolchains/arches.txt")
   $q "$deb/bin/busybox" --list-full
 }
 
@@ -106,7 +106,13 @@ mksquashfs "$rfs" "$work/rootfs.img" -noappend -all-root -comp gzip -quiet -mkfs
 
 # 3. boot partition: boot.scr, the boot state, slot A's kernel and initramfs --------------------
 say "boot partition"
-mkimage -A "$BOARD_UBOOT_ARCH" -T script -C none -n "pgui A/B boot" -d "$bdir/boot.cmd" "$work/boot.scr" >/dev/null
+# A board with its own boot.cmd uses it; the QEMU boards share image/board-common/boot.cmd.in.
+if [ -f "$bdir/boot.cmd" ]; then
+  cp "$bdir/boot.cmd" "$work/boot.cmd"
+else
+  sed "s/@BOOT_CMD@/${BOARD_UBOOT_BOOT:?board.conf sets no BOARD_UBOOT_BOOT}/" "$(dirname "$0")/board-common/boot.cmd.in" >"$work/boot.cmd"
+fi
+mkimage -A "$BOARD_UBOOT_ARCH" -T script -C none -n "pgui A/B boot" -d "$work/boot.cmd" "$work/boot.scr" >/dev/null
 printf 'slot=A\ngood=A\ntries=0\n' >"$work/bootstate.txt"
 mkfs.vfat -F 32 -n PGUIBOOT -C "$work/boot.vfat" $((BOARD_BOOT_MIB * 1024)) >/dev/null
 mmd -i "$work/boot.vfat" ::A ::B

@@ -113,9 +113,9 @@ check_lag() { # darch
   done
 }
 
-# Arch table: name debian-arch gnu-triple swift-target
+# The cross architectures from toolchains/arches.txt: name debian-arch gnu-triple swift-target
 arch_rows() {
-  printf '%s\n' "aarch64 arm64 aarch64-linux-gnu aarch64-none-none-elf" "armv7 armhf arm-linux-gnueabihf armv7-none-none-eabi"
+  awk '!/^#/ && NF && $5 != "-" {print $1, $4, $3, $2}' "$top/toolchains/arches.txt"
 }
 
 need_private=0

@@ -2,34 +2,30 @@ import CSystem
 import PGUICore
 
 /// The hand-over from the acquisition thread to the event loop: a ring of `Measurement`s allocated
-/// once, a pthread mutex, and an eventfd the loop watches. Measurements are plain values (no
+/// once, a `Mutex`, and an eventfd the loop watches. Measurements are plain values (no
 /// references), so copying them under the lock is all the sharing there is. When the loop falls
 /// behind by a whole ring, the oldest sample is overwritten and counted, never blocking the reader.
 public final class SampleMailbox {
     public let capacity: Int
     public let eventFd: Int32
     private let slots: UnsafeMutablePointer<Measurement>
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex: Mutex
     private var head = 0
     private var count = 0
     private var overwritten: UInt64 = 0
 
     public init(capacity: Int) throws(SystemError) {
         precondition(capacity > 0, "mailbox capacity")
+        mutex = try Mutex("sample mailbox")
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { throw SystemError("eventfd", "sample mailbox") }
         self.capacity = capacity
         self.eventFd = fd
         slots = UnsafeMutablePointer<Measurement>.allocate(capacity: capacity)
         slots.initialize(repeating: Measurement(timestampMs: 0, quality: []), count: capacity)
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        // pthread_mutex_init fills the (trivial C) memory; no Swift initializer needed.
-        pthread_mutex_init(mutex, nil)
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
         slots.deinitialize(count: capacity)
         slots.deallocate()
         close(eventFd)
@@ -37,7 +33,7 @@ public final class SampleMailbox {
 
     /// Producer side (acquisition thread): never blocks beyond the short lock.
     public func push(_ m: Measurement) {
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         if count == capacity {
             head = (head + 1) % capacity
             count -= 1
@@ -45,7 +41,7 @@ public final class SampleMailbox {
         }
         slots[(head + count) % capacity] = m
         count += 1
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
         var one: UInt64 = 1
         _ = write(eventFd, &one, 8)
     }
@@ -57,7 +53,7 @@ public final class SampleMailbox {
         var counter: UInt64 = 0
         _ = read(eventFd, &counter, 8)
         out.removeAll(keepingCapacity: true)
-        pthread_mutex_lock(mutex)
+        mutex.lock()
         while count > 0 {
             out.append(slots[head])
             head = (head + 1) % capacity
@@ -65,7 +61,7 @@ public final class SampleMailbox {
         }
         let lost = overwritten
         overwritten = 0
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
         return lost
     }
 }

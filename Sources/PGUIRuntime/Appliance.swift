@@ -5,8 +5,9 @@ import PGUIPlatform
 /// `pgui run`'s side of the appliance contract (docs/image.md): pets the hardware watchdog from the
 /// event loop — so a hung loop resets the board — and writes the health marker the init scripts
 /// wait for before they mark an updated slot good.
-public final class Appliance {
+public final class Appliance<C: Clock> {
     public let config: ApplianceConfig
+    public let clock: C
     private var watchdog: Watchdog?
     public private(set) var healthy = false
     /// With the BAL link enabled the marker means "reached the BAL" (DESIGN.md §6: an update is marked
@@ -16,8 +17,9 @@ public final class Appliance {
     public var health: () -> HealthVerdict = { .healthy }
     private var lastVerdict = HealthVerdict.healthy
 
-    public init(_ config: ApplianceConfig) {
+    public init(_ config: ApplianceConfig, clock: C) {
         self.config = config
+        self.clock = clock
     }
 
     /// Arms the watchdog and starts the health check. `samples` reports the meter samples taken so far.
@@ -72,7 +74,7 @@ public final class Appliance {
         w.field("samples", samples)
         // The clock state PGUI sees: false until NTP (or an RTC) brought the wall clock past the
         // build's plausible minimum; samples taken before are flagged unsynced.
-        w.field("clock_synced", SystemClock().wallMs() >= plausibleWallMsMin)
+        w.field("clock_synced", clock.wallMs() >= plausibleWallMsMin)
         w.endObject()
         do throws(SystemError) {
             try Files.writeAtomically(path, Array((w.string + "\n").utf8), mode: 0o644)

@@ -37,7 +37,7 @@ extension BALLink {
 
     public func rejectInbound(topic: String, _ reason: String) {
         inbound.rejected += 1
-        if let suppressed = inboundLog.allow(nowMs: SystemClock().monotonicMs()) {
+        if let suppressed = inboundLog.allow(nowMs: clock.monotonicMs()) {
             let more = suppressed > 0 ? " (\(suppressed) more refused since the last report)" : ""
             Log.warn("bal", "inbound message on \(printable(Array(topic.utf8)[...], max: 128)) refused: \(reason)\(more); \(inbound.rejected) refused in all")
         }

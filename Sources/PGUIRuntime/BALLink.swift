@@ -4,13 +4,13 @@ import PGUIPlatform
 /// The journal as the BAL publisher sees it: records read in batches and cached, so the backlog lane
 /// walks a 48-hour ring in order without rereading it; a rewind (after a reconnect) rereads from the
 /// tail. Reading never changes the ring; acknowledging retires records.
-public struct JournalGroupStore: GroupStore {
-    public let journal: FileJournal
+public struct JournalGroupStore<S: JournalStorage, C: Clock>: GroupStore {
+    public let journal: Journal<S, C>
     private var cache: [JournalRecord] = []
     private var cacheEnd: UInt64 = 0
-    public static let batch = 32
+    public static var batch: Int { 32 }
 
-    public init(journal: FileJournal) { self.journal = journal }
+    public init(journal: Journal<S, C>) { self.journal = journal }
 
     public mutating func next(after seq: UInt64?) -> (seq: UInt64, payload: [UInt8])? {
         let tail = journal.stats.tail
@@ -51,8 +51,8 @@ public struct JournalGroupStore: GroupStore {
 }
 
 /// What the publisher asks of the MQTT client.
-public struct MQTTTransport: BALTransport {
-    public let mqtt: MQTTClient
+public struct MQTTTransport<M: MQTTSession>: BALTransport {
+    public let mqtt: M
     public mutating func publish(topic: String, payload: [UInt8], retained: Bool) -> Int32? {
         do throws(MQTTError) {
             return try mqtt.publish(topic, payload, qos: 1, retained: retained)
@@ -65,13 +65,14 @@ public struct MQTTTransport: BALTransport {
 /// The BAL link (DESIGN.md §4): MQTT over verified TLS; after CONNACK a retained birth message with
 /// the firmware version and the current key (JWK), a Last Will that marks the device offline, then
 /// the journal's groups in order with a bounded in-flight window, retired on PUBACK.
-public final class BALLink: MQTTClientDelegate {
-    public let mqtt: MQTTClient
+public final class BALLink<P: RuntimePorts>: MQTTClientDelegate {
+    public let mqtt: P.Session
     public let topics: BALTopics
-    public let identity: IdentityStore
+    public let identity: P.Identity
     public let deviceId: String
-    public var store: JournalGroupStore
-    public var transport: MQTTTransport
+    public let clock: P.Time
+    public var store: JournalGroupStore<P.Storage, P.Time>
+    public var transport: MQTTTransport<P.Session>
     public var publisher: BALPublisher
     public let statusIntervalMs: Int64
     private var status = JSONWriter(capacity: 1_024)
@@ -84,17 +85,15 @@ public final class BALLink: MQTTClientDelegate {
     public var onFirstConnect: (() -> Void)? = nil
     public var lastMeterReadMs: () -> Int64? = { nil }
     /// Credential rotation and periodic key rotation (CredentialRotation.swift).
-    public var rotation: CredentialRotation? = nil
+    public var rotation: CredentialRotation<P>? = nil
     /// Inbound validation (BALInboundWiring.swift).
     public var inbound = BALInboundCounters()
     public var inboundLog = LogThrottle(intervalMs: 10_000)
 
-    /// `credentials`: what to connect with (identity-held or configured, CredentialRotation.initial).
-    public init(config: BALConfig, topicPrefix: String, deviceId: String, identity: IdentityStore, journal: FileJournal,
-         credentials: BALCredentialSet? = nil) throws(MQTTError) {
-        topics = BALTopics(prefix: topicPrefix, deviceId: deviceId)
-        self.identity = identity
-        self.deviceId = deviceId
+    /// The session options of the BAL link. `credentials`: what to connect with (identity-held or
+    /// configured, CredentialRotation.initial).
+    public static func options(config: BALConfig, topicPrefix: String, deviceId: String, credentials: BALCredentialSet? = nil) -> MQTTOptions {
+        let topics = BALTopics(prefix: topicPrefix, deviceId: deviceId)
         var o = MQTTOptions()
         o.uris = config.uris
         o.clientId = "pgui-" + deviceId  // stable: a persistent session survives reconnects
@@ -120,7 +119,16 @@ public final class BALLink: MQTTClientDelegate {
         BALStatus(deviceId: deviceId, online: false).encode(into: &w)
         o.willPayload = w.string
         o.willRetained = true
-        mqtt = try MQTTClient(name: "bal", options: o)
+        return o
+    }
+
+    public init(config: BALConfig, topicPrefix: String, deviceId: String, session: P.Session, identity: P.Identity,
+                journal: Journal<P.Storage, P.Time>, clock: P.Time) {
+        topics = BALTopics(prefix: topicPrefix, deviceId: deviceId)
+        self.identity = identity
+        self.deviceId = deviceId
+        self.clock = clock
+        mqtt = session
         store = JournalGroupStore(journal: journal)
         transport = MQTTTransport(mqtt: mqtt)
         var limits = BALPublisherLimits()
@@ -133,13 +141,12 @@ public final class BALLink: MQTTClientDelegate {
         statusIntervalMs = config.statusIntervalS * 1_000
     }
 
-    public func start(on loop: EventLoop, clock: SystemClock) throws(MQTTError) {
-        mqtt.delegate = self
+    public func start(on loop: EventLoop) throws(MQTTError) {
         mqtt.subscribe(topics.inbound, qos: 1)
         mqtt.subscribe(topics.credentialsCert, qos: 1)
-        try mqtt.start(on: loop)
+        try mqtt.start(on: loop, delegate: self)
         do throws(SystemError) {
-            try loop.addTimer(firstMs: 100, intervalMs: 100) { _ in self.tick(clock.wallMs(), clock.monotonicMs()) }
+            try loop.addTimer(firstMs: 100, intervalMs: 100) { _ in self.tick(self.clock.wallMs(), self.clock.monotonicMs()) }
         } catch {
             throw MQTTError("bal: \(error.description); link not started")
         }
@@ -169,8 +176,8 @@ public final class BALLink: MQTTClientDelegate {
     public func publishStatus(_ wallMs: Int64, _ monoMs: Int64) {
         var s = BALStatus(deviceId: deviceId, online: true)
         s.firmware = pguiVersion
-        s.kid = identity.current.kid
-        s.jwkJSON = identity.current.publicJWK.json
+        s.kid = identity.currentKid
+        s.jwkJSON = identity.currentJWKJSON
         s.timeMs = wallMs
         s.clockSynced = wallMs >= plausibleWallMsMin
         let j = store.journal.stats
@@ -196,7 +203,6 @@ public final class BALLink: MQTTClientDelegate {
 
     public func mqttConnected() {
         connects += 1
-        let clock = SystemClock()
         rotation?.connected(wallMs: clock.wallMs())
         connectedSinceMs = clock.wallMs()
         // Birth first: the BAL learns (or confirms) the key before any group signed with it.
@@ -207,7 +213,7 @@ public final class BALLink: MQTTClientDelegate {
         // A random start for the backlog lane: a fleet reconnecting together spreads its drains.
         publisher.linkUp(nowMs: clock.monotonicMs(), drainDelayMs: Jitter.upTo(limits.drainStartJitterMs))
         publisher.pump(nowMs: clock.monotonicMs(), store: &store, transport: &transport)
-        Log.info("bal", "connected; birth published (kid \(identity.current.kid)), \(store.journal.stats.records) groups waiting")
+        Log.info("bal", "connected; birth published (kid \(identity.currentKid)), \(store.journal.stats.records) groups waiting")
         if connects == 1 { onFirstConnect?() }
     }
 
@@ -235,22 +241,21 @@ public final class BALLink: MQTTClientDelegate {
     }
 
     public func mqttDelivered(token: Int32) {
-        if let t = announcementToken, t == token, let next = identity.pending {
+        if let t = announcementToken, t == token, let next = identity.pendingKid {
             announcementToken = nil
             do throws(IdentityError) {
-                try identity.announcementAccepted(newKid: next.kid, nowMs: SystemClock().wallMs())
-                Log.info("bal", "key rotation accepted by the broker: now signing with \(identity.current.kid)")
-                let clock = SystemClock()
+                try identity.announcementAccepted(newKid: next, nowMs: clock.wallMs())
+                Log.info("bal", "key rotation accepted by the broker: now signing with \(identity.currentKid)")
                 publishStatus(clock.wallMs(), clock.monotonicMs())
             } catch {
                 Log.error("bal", "key rotation: \(error.description)")
             }
             return
         }
-        guard publisher.published(token: token, store: &store, nowMs: SystemClock().monotonicMs()) != nil else { return }
+        guard publisher.published(token: token, store: &store, nowMs: clock.monotonicMs()) != nil else { return }
         // A slot of the in-flight window is free: refill it now, not at the next 100 ms tick (which
         // capped a drain at inflight_max × 10 groups/s whatever bal.drain_per_s allowed).
-        publisher.pump(nowMs: SystemClock().monotonicMs(), store: &store, transport: &transport)
+        publisher.pump(nowMs: clock.monotonicMs(), store: &store, transport: &transport)
     }
 
     public func mqttPublishFailed(token: Int32, code: Int32) {

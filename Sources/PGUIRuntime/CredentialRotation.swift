@@ -21,47 +21,48 @@ public struct BALCredentialSet: Equatable {
 /// Precedence of credentials: pending (being tried) > identity-held (`bal-client.pem`,
 /// `bal-password.json`) > configured (`bal.cert_file`/`bal.key_file`, `bal.username`/`bal.password`).
 /// The certificate and the password are resolved independently.
-public final class CredentialRotation {
-    public let store: IdentityStore
-    public let config: BALConfig
+public final class CredentialRotation<P: RuntimePorts> {
+    public let identity: P.Identity
+    public let credentials: P.Credentials
     public let identityConfig: IdentityConfig
     public let topics: BALTopics
-    public let random: RandomSource
+    public let clock: P.Time
     public var schedule: CredentialSchedule
     /// The credentials known to work (or the best known): the fall-back during a trial.
     public private(set) var current: BALCredentialSet
     /// Pending credentials being tried on the link.
     public private(set) var trying: BALCredentialSet? = nil
-    public var link: BALLink? = nil
+    public var link: BALLink<P>? = nil
     private var request: [UInt8] = []
     private var lastCheckMs: Int64? = nil
     private var kindWarned = false
     public private(set) var rotations: UInt64 = 0
     public private(set) var fallbacks: UInt64 = 0
 
-    public static let checkIntervalMs: Int64 = 1_000
+    public static var checkIntervalMs: Int64 { 1_000 }
 
-    public init(store: IdentityStore, config: BALConfig, identity: IdentityConfig, topics: BALTopics, random: RandomSource, wallMs: Int64) {
-        self.store = store
-        self.config = config
-        identityConfig = identity
+    public init(identity: P.Identity, credentials: P.Credentials, identityConfig: IdentityConfig, topics: BALTopics, clock: P.Time) {
+        self.identity = identity
+        self.credentials = credentials
+        self.identityConfig = identityConfig
         self.topics = topics
-        self.random = random
+        self.clock = clock
         var limits = CredentialScheduleLimits()
-        limits.periodMs = identity.credentialRotationDays * identity.rotationDayMs
-        limits.resendAfterMs = identity.credentialRetryS * 1_000
-        limits.sendsMax = Int(identity.credentialSendsMax)
-        var rotated = ClientCredentials.rotatedMs(store)
+        limits.periodMs = identityConfig.credentialRotationDays * identityConfig.rotationDayMs
+        limits.resendAfterMs = identityConfig.credentialRetryS * 1_000
+        limits.sendsMax = Int(identityConfig.credentialSendsMax)
+        let wallMs = clock.wallMs()
+        var rotated = credentials.rotatedMs()
         if rotated == nil && wallMs >= plausibleWallMsMin {
             // First start with this feature: the period counts from now.
-            do throws(IdentityError) { try ClientCredentials.recordRotation(store, wallMs: wallMs) } catch {
+            do throws(IdentityError) { try credentials.recordRotation(wallMs: wallMs) } catch {
                 Log.warn("identity", "credential rotation state: \(error.description)")
             }
             rotated = wallMs
         }
         schedule = CredentialSchedule(limits: limits, rotatedMs: rotated ?? 0)
-        current = Self.resolve(config, store, pending: false)
-        let pending = Self.resolve(config, store, pending: true)
+        current = credentials.resolve(pending: false)
+        let pending = credentials.resolve(pending: true)
         if pending != current {
             trying = pending
             schedule.resumeTrial()
@@ -71,38 +72,6 @@ public final class CredentialRotation {
 
     /// What the link connects with at start.
     public var initial: BALCredentialSet { trying ?? current }
-
-    /// Pending > identity-held > configured, for the certificate and the password separately.
-    public static func resolve(_ config: BALConfig, _ store: IdentityStore, pending: Bool) -> BALCredentialSet {
-        var c = BALCredentialSet(certFile: config.certFile, keyFile: config.keyFile, username: config.username, password: config.password)
-        var certSource = c.certFile.isEmpty ? "" : "bal.cert_file"
-        if let p = ClientCredentials.currentCertificate(store) {
-            c.certFile = p
-            c.keyFile = p
-            certSource = ClientCredentials.currentCertificateName
-        }
-        if pending, let p = ClientCredentials.pendingCertificate(store) {
-            c.certFile = p
-            c.keyFile = p
-            certSource = ClientCredentials.pendingCertificateName
-        }
-        var passwordSource = c.username.isEmpty ? "" : "bal.username/bal.password"
-        for (isPending, name) in [(false, ClientCredentials.currentPasswordName), (true, ClientCredentials.pendingPasswordName)]
-        where !isPending || pending {
-            do throws(IdentityError) {
-                if let up = try ClientCredentials.password(store, pending: isPending) {
-                    c.username = up.username
-                    c.password = up.password
-                    passwordSource = name
-                }
-            } catch {
-                Log.warn("identity", "\(error.description); not used")
-            }
-        }
-        c.source = certSource.isEmpty ? passwordSource : (passwordSource.isEmpty ? certSource : certSource + " + " + passwordSource)
-        if c.source.isEmpty { c.source = "no client credentials" }
-        return c
-    }
 
     // MARK: - driven by the link
 
@@ -116,11 +85,11 @@ public final class CredentialRotation {
     /// Periodic key rotation (not only at start): the pending key and its announcement are made
     /// here; the link publishes the announcement and its PUBACK promotes the key (BALLink).
     public func checkKeyRotation(_ wallMs: Int64) {
-        guard store.pending == nil,
-              store.rotationDue(nowMs: wallMs, periodDays: identityConfig.keyRotationDays, dayMs: identityConfig.rotationDayMs) else { return }
+        guard identity.pendingKid == nil,
+              identity.rotationDue(nowMs: wallMs, periodDays: identityConfig.keyRotationDays, dayMs: identityConfig.rotationDayMs) else { return }
         do throws(IdentityError) {
-            _ = try store.prepareRotation(nowMs: wallMs)
-            Log.info("identity", "key rotation due: announcing \(store.pending?.kid ?? "?") (signed by \(store.current.kid) and the new key)")
+            _ = try identity.prepareRotation(nowMs: wallMs)
+            Log.info("identity", "key rotation due: announcing \(identity.pendingKid ?? "?") (signed by \(identity.currentKid) and the new key)")
             link?.announcePending()
         } catch {
             Log.error("identity", "periodic key rotation: \(error.description); the current key keeps signing")
@@ -129,7 +98,7 @@ public final class CredentialRotation {
 
     public func checkCredentials(_ wallMs: Int64, _ monoMs: Int64) {
         let linkUp = link?.mqtt.isConnected ?? false
-        let requested = ClientCredentials.rotationRequested(store)
+        let requested = credentials.rotationRequested()
         switch schedule.poll(wallMs: wallMs, monoMs: monoMs, linkUp: linkUp, requested: requested) {
         case .none:
             return
@@ -140,7 +109,7 @@ public final class CredentialRotation {
             send(id, monoMs)
         case .giveUp(let id):
             Log.error("identity", "credential request \(id) unanswered after \(identityConfig.credentialSendsMax) sends; giving up until the next period, current credentials kept")
-            ClientCredentials.clearRotationRequest(store)
+            credentials.clearRotationRequest()
         }
     }
 
@@ -150,20 +119,20 @@ public final class CredentialRotation {
                 Log.warn("identity", "credential rotation due, but the BAL link uses no client credentials; nothing to rotate")
                 kindWarned = true
             }
-            ClientCredentials.clearRotationRequest(store)
+            credentials.clearRotationRequest()
             return
         }
         let id: String
         var csr: String? = nil
         do throws(IdentityError) {
-            do throws(CryptoError) { id = Base64.urlEncode(try random.bytes(12)) } catch { throw IdentityError(error.description) }
-            if kind == "mtls" { csr = try ClientCredentials.prepareCSR(store, random) }
+            id = try credentials.newRequestId()
+            if kind == "mtls" { csr = try credentials.prepareCSR() }
         } catch {
             Log.error("identity", "credential request not made: \(error.description)")
-            ClientCredentials.clearRotationRequest(store)
+            credentials.clearRotationRequest()
             return
         }
-        request = CredentialRequest.encode(device: store.device, request: id, csrPEM: csr)
+        request = CredentialRequest.encode(device: identity.device, request: id, csrPEM: csr)
         Log.info("identity", "credential rotation: request \(id) (\(kind)) sent on \(topics.credentialsCSR)")
         send(id, monoMs)
     }
@@ -183,21 +152,20 @@ public final class CredentialRotation {
         guard let id = schedule.pendingRequest else { return "credential response while no request is pending; ignored" }
         let response: CredentialResponse
         do throws(IdentityError) {
-            response = try CredentialResponse.parse(payload, device: store.device, request: id)
+            response = try CredentialResponse.parse(payload, device: identity.device, request: id)
             switch response {
             case .certificate(let pem):
                 guard current.kind == "mtls" else { throw IdentityError("credential response carries a certificate, but request \(id) asked for a password; ignored") }
-                let ca = try ClientCredentials.readPEM(config.caFile)
-                try ClientCredentials.acceptCertificate(store, certPEM: Array(pem.utf8), caPEM: ca)
+                try credentials.acceptCertificate(Array(pem.utf8))
             case .password(let user, let pass):
                 guard current.kind == "password" else { throw IdentityError("credential response carries a password, but request \(id) asked for a certificate; ignored") }
-                try ClientCredentials.acceptPassword(store, username: user, password: pass)
+                try credentials.acceptPassword(username: user, password: pass)
             }
         } catch {
             return error.description
         }
         schedule.answered()
-        let pending = Self.resolve(config, store, pending: true)
+        let pending = credentials.resolve(pending: true)
         trying = pending
         Log.info("identity", "credential response to \(id) checked; reconnecting with \(pending.source) (\(current.source) kept until it works)")
         use(pending, reconnect: true)
@@ -210,31 +178,31 @@ public final class CredentialRotation {
         guard let t = trying else { return }
         trying = nil
         do throws(IdentityError) {
-            try ClientCredentials.reconnectSucceeded(store)
-            try ClientCredentials.recordRotation(store, wallMs: wallMs)
+            try credentials.reconnectSucceeded()
+            try credentials.recordRotation(wallMs: wallMs)
         } catch {
             Log.error("identity", "new BAL credentials work but could not be made current: \(error.description)")
         }
-        ClientCredentials.clearRotationRequest(store)
+        credentials.clearRotationRequest()
         schedule.trialSucceeded(wallMs: wallMs)
         rotations += 1
-        current = Self.resolve(config, store, pending: false)
+        current = credentials.resolve(pending: false)
         use(current, reconnect: false)
         Log.info("identity", "BAL credentials rotated: connected with \(t.source); now current as \(current.source)")
     }
 
     public func connectFailed(code: Int32) {
         guard let t = trying else { return }
-        guard schedule.trialFailed(monoMs: SystemClock().monotonicMs()) else {
+        guard schedule.trialFailed(monoMs: clock.monotonicMs()) else {
             Log.warn("identity", "connect with the new credentials (\(t.source)) failed (Paho \(code)); trying once more")
             return
         }
         trying = nil
         fallbacks += 1
-        do throws(IdentityError) { try ClientCredentials.rejectPending(store) } catch {
+        do throws(IdentityError) { try credentials.rejectPending() } catch {
             Log.error("identity", "setting the refused credentials aside: \(error.description)")
         }
-        ClientCredentials.clearRotationRequest(store)
+        credentials.clearRotationRequest()
         Log.error("identity", "the broker refused the new BAL credentials (\(t.source), Paho \(code)); set aside as *.rejected, back to \(current.source)")
         use(current, reconnect: true)
     }
@@ -249,20 +217,24 @@ public final class CredentialRotation {
     }
 }
 
-/// The two lines `pgui run` needs (Runtime.swift).
-public enum CredentialWiring {
-    public static func make(_ config: Config, identity: IdentityStore, wallMs: Int64) throws(MQTTError) -> CredentialRotation {
+extension CredentialRotation {
+    /// Rotation and link know each other: the link feeds it ticks and events, it drives the link's session.
+    public func attach(to link: BALLink<P>) {
+        self.link = link
+        link.rotation = self
+        Log.info("bal", "client credentials: \(initial.source)")
+    }
+}
+
+extension CredentialRotation where P == FieldPorts {
+    /// The field's rotation: credential files in the identity folder, randomness from mbedTLS.
+    public static func field(_ config: Config, identity: IdentityStore, clock: SystemClock) throws(MQTTError) -> CredentialRotation<FieldPorts> {
         let random: RandomSource
         do throws(CryptoError) { random = try RandomSource.shared() } catch {
             throw MQTTError("bal: credential rotation: \(error.description); link not started")
         }
         let topics = BALTopics(prefix: config.identity.topicPrefix, deviceId: config.device.deviceId)
-        return CredentialRotation(store: identity, config: config.bal, identity: config.identity, topics: topics, random: random, wallMs: wallMs)
-    }
-
-    public static func attach(_ rotation: CredentialRotation, to link: BALLink) {
-        rotation.link = link
-        link.rotation = rotation
-        Log.info("bal", "client credentials: \(rotation.initial.source)")
+        let files = IdentityCredentialFiles(store: identity, config: config.bal, random: random)
+        return CredentialRotation(identity: identity, credentials: files, identityConfig: config.identity, topics: topics, clock: clock)
     }
 }

@@ -51,7 +51,7 @@ public final class DSOLink<C: Clock>: MQTTClientDelegate {
 
     public func mqttDroppedOversized(topic t: String) {
         let e = ScheduleError("too_large", "the message exceeds \(setpoints.book.limits.messageBytesMax) bytes")
-        oversizedLog.warn("dso", "rejected a message on \(t): \(e.message); previous schedule kept")
+        oversizedLog.warn("dso", "rejected a message on \(t): \(e.message); previous schedule kept", nowMs: setpoints.clock.monotonicMs())
         sendAck(SetpointMessage.ack(id: nil, result: .failure(e), nowMs: setpoints.clock.wallMs()))
     }
 

@@ -56,7 +56,7 @@ public final class SetpointService<C: Clock> {
     /// Validates one message and stages it; `commit` ends the batch.
     public func stage(_ bytes: [UInt8], source: String) {
         if let e = book.stage(bytes, nowMs: clock.wallMs()) {
-            rejectLog.warn("setpoints", "rejected a message from \(source): \(e.description); previous schedule kept")
+            rejectLog.warn("setpoints", "rejected a message from \(source): \(e.description); previous schedule kept", nowMs: clock.monotonicMs())
         }
     }
 

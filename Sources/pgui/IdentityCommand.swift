@@ -47,7 +47,7 @@ enum IdentityCommand {
             printErr("pgui identity: \(error.description)")
             return Exit.failure
         }
-        let now = pgui_realtime_ms()
+        let now = SystemClock().wallMs()
         let dataDir = config.device.dataDir
         do throws(IdentityError) {
             if verb == "init" {

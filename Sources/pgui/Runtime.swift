@@ -37,7 +37,7 @@ enum Runtime {
         let groups = GroupPipeline(identity: identity, journal: journal)
         meter.onGroup = { groups.handle($0) }
         let period = config.meter.periodMs
-        let appliance = Appliance(config.appliance)
+        let appliance = Appliance(config.appliance, clock: clock)
         appliance.balRequired = config.bal.enabled
         var policy = HealthPolicy()
         policy.meterPeriodMs = config.meter.periodMs
@@ -61,7 +61,7 @@ enum Runtime {
             return EMSView(setpoints: setpoints.snapshot(), dsoLink: !config.dso.enabled ? .off : EMSWiring.dsoConnected() ? .up : .down,
                            sample: meter.latest, meterId: meter.meterId, sampleAgeMs: age, sampleStale: freshness.isStale(ageMs: age))
         }
-        var bal: BALLink? = nil
+        var bal: BALLink<FieldPorts>? = nil
         let installer = InstallerPages(
             snapshot: {
                 var s = StatusSnapshot()
@@ -132,12 +132,15 @@ enum Runtime {
                 return Exit.failure
             }
             do throws(MQTTError) {
-                let rotation = try CredentialWiring.make(config, identity: identity, wallMs: clock.wallMs())
-                let link = try BALLink(config: config.bal, topicPrefix: config.identity.topicPrefix, deviceId: config.device.deviceId,
-                                       identity: identity, journal: journal, credentials: rotation.initial)
-                CredentialWiring.attach(rotation, to: link)
+                let rotation = try CredentialRotation<FieldPorts>.field(config, identity: identity, clock: clock)
+                let options = BALLink<FieldPorts>.options(config: config.bal, topicPrefix: config.identity.topicPrefix,
+                                                          deviceId: config.device.deviceId, credentials: rotation.initial)
+                let link = BALLink<FieldPorts>(config: config.bal, topicPrefix: config.identity.topicPrefix, deviceId: config.device.deviceId,
+                                               session: try MQTTClient(name: "bal", options: options), identity: identity,
+                                               journal: journal, clock: clock)
+                rotation.attach(to: link)
                 link.lastMeterReadMs = { meter.latest?.timestampMs }
-                try link.start(on: loop, clock: clock)
+                try link.start(on: loop)
                 groups.onCommitted = { link.committed(seq: $0, payload: $1) }
                 link.onFirstConnect = { appliance.balReached() }
                 Log.info("bal", "BAL link: \(config.bal.uris.count) broker(s), topics \(link.topics.base)/…")

@@ -34,7 +34,7 @@ from mqtt_peers import Broker  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 
 OUT = ROOT / os.environ.get("PGUI_OUT", "out")
-EMU = {"x86_64": [], "aarch64": ["qemu-aarch64"], "armv7": ["qemu-arm"]}
+from arches import EMULATOR as EMU  # noqa: E402  (toolchains/arches.txt)
 REFERENCE_BAL = ROOT / "Tests" / "peers" / "reference_bal.py"
 USERS = {"gw-bench": "gw-secret", "bal": "bal-secret", "raw": "raw-secret"}
 WINDOW_S_DEFAULT = 10          # GroupConfig.defaultWindowS

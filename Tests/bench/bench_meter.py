@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "Tests" / "integration"))
 from meter_peers import Peer, free_port, sunspec_203_image  # noqa: E402
 
 OUT = ROOT / os.environ.get("PGUI_OUT", "out")
-EMU = {"x86_64": [], "aarch64": ["qemu-aarch64"], "armv7": ["qemu-arm"]}
+from arches import EMULATOR as EMU  # noqa: E402  (toolchains/arches.txt)
 SECONDS = 5
 
 

@@ -28,7 +28,7 @@ class Guest:
         self.monitor_path = monitor
         self.log = open(log_path, "w", encoding="utf-8", errors="replace")
         self.child = pexpect.spawn(
-            os.path.join(ROOT, "board", board, "run-qemu.sh"), [disk, usb],
+            os.path.join(ROOT, "image", "board-common", "run-qemu.sh"), [board, disk, usb],
             env=env, encoding="utf-8", codec_errors="replace", timeout=240)
         self.child.logfile_read = self.log
 

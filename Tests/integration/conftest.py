@@ -9,7 +9,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / os.environ.get("PGUI_OUT", "out")
 ARCHES = os.environ.get("PGUI_ARCHES", "x86_64").split()
-EMULATOR = {"x86_64": [], "aarch64": ["qemu-aarch64"], "armv7": ["qemu-arm"]}
+from arches import EMULATOR  # noqa: E402  (toolchains/arches.txt)
 
 
 class Firmware:

@@ -15,24 +15,23 @@ public enum StreamVerdict {
 }
 
 /// Warns at most once per `intervalMs` per kind of problem, and says how many were not logged, so a
-/// flood of bad input cannot flood the log (issue 7: "logged once, rate-limited").
+/// flood of bad input cannot flood the log (issue 7: "logged once, rate-limited"). The counting is
+/// the one `LogThrottle` (PGUICore) with a burst of one; this adds the log line.
 public struct RateLimitedLog {
-    var lastMs: Int64 = Int64.min / 2
-    var suppressed: Int = 0
-    let intervalMs: Int64
+    var throttle: LogThrottle
 
-    public init(intervalMs: Int64 = 10_000) { self.intervalMs = intervalMs }
+    public init(intervalMs: Int64 = 10_000) { throttle = LogThrottle(intervalMs: intervalMs, burst: 1) }
 
+    /// For the adapters in this module, which run on the system clock.
     public mutating func warn(_ component: StaticString, _ message: String) {
-        let now = pgui_monotonic_ms()
-        guard now - lastMs >= intervalMs else {
-            suppressed += 1
-            return
-        }
+        warn(component, message, nowMs: SystemClock().monotonicMs())
+    }
+
+    /// `nowMs`: monotonic time from the caller's injected clock.
+    public mutating func warn(_ component: StaticString, _ message: String, nowMs: Int64) {
+        guard let suppressed = throttle.allow(nowMs: nowMs) else { return }
         let extra = suppressed > 0 ? " (\(suppressed) similar not logged)" : ""
         Log.warn(component, message + extra)
-        lastMs = now
-        suppressed = 0
     }
 }
 
