@@ -2,7 +2,7 @@
 #   make                      x86_64 firmware (out/x86_64/pgui)
 #   make firmware ARCH=aarch64|armv7|x86_64
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
-#   make demo                 PGUI with the simulated meter
+#   make demo                 PGUI with the simulated meter (METER=dlms-tcp: a DLMS/COSEM peer)
 #   make bench                benchmarks (ratios against baselines measured in the same run)
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
@@ -55,7 +55,7 @@ integration: firmware-all
 test: unit integration
 
 demo: $(OUT)/x86_64/pgui
-	Tests/demo/run.sh $(OUT)/x86_64/pgui
+	DEMO_METER=$(or $(METER),simulated) Tests/demo/run.sh $(OUT)/x86_64/pgui
 
 # In-firmware benchmarks on every architecture, then the ones that need external peers.
 bench: firmware-all

@@ -17,7 +17,8 @@ HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file 
   mosquitto mosquitto-clients mbpoll socat curl openssl python3-venv chromium)
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
   libpaho-mqtt-dev libpaho-mqtt1.3 libssl-dev libssl3)
-PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect)
+PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect
+         gurux-dlms==1.0.203 dlms-cosem==21.3.2)
 
 apt_once_updated=0
 apt_update_host() {

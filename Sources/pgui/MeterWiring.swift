@@ -23,6 +23,8 @@ final class MeterPipeline {
     private(set) var latestMonoMs: Int64? = nil
     var meterId: String { grouper.meterId }
     private(set) var gaps: UInt64 = 0
+    /// Gaps flagged `invalid` (a DLMS frame that failed authentication counts here).
+    private(set) var invalidGaps: UInt64 = 0
     private(set) var groups: UInt64 = 0
 
     private init(mailbox: SampleMailbox, grouper: Grouper, stop: @escaping () -> Void) {
@@ -38,6 +40,8 @@ final class MeterPipeline {
         switch m.kind {
         case "simulated":
             return try start(SimulatedMeter(config: m.simulated, meterId: m.meterId), config, loop)
+        case "dlms-hdlc", "dlms-tcp", "dlms-push":
+            return try DLMSMeterFactory.start(m, starter: PipelineStarter(config: config, loop: loop))
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)
@@ -76,6 +80,7 @@ final class MeterPipeline {
             samples += 1
             if m.isGap {
                 gaps += 1
+                if m.quality.contains(.invalid) { invalidGaps += 1 }
                 Log.debug("meter", "gap \(UTC.format(ms: m.timestampMs)) \(Self.reason(m.quality))")
             } else {
                 latest = m
@@ -116,4 +121,11 @@ final class MeterPipeline {
         if q.contains(.timeout) { return "(timeout)" }
         return "(invalid)"
     }
+}
+
+/// Starts the pipeline for a source built by a meter factory (DLMS/COSEM).
+struct PipelineStarter: MeterStarter {
+    let config: Config
+    let loop: EventLoop
+    func start<M: MeterSource>(_ meter: M) throws(SystemError) -> MeterPipeline { try MeterPipeline.start(meter, config, loop) }
 }

@@ -22,6 +22,8 @@ DEMO = ROOT / ".build-demo"
 HTTP_PORT = int(os.environ.get("DEMO_HTTP_PORT", "8000"))
 MODBUS_PORT = int(os.environ.get("DEMO_MODBUS_PORT", "8502"))
 DEVICE = "demo-gw-01"
+# `make demo METER=dlms-tcp`: the DLMS/COSEM test peer (Tests/peers/dlms_meter.py) over the TCP wrapper.
+METER = os.environ.get("DEMO_METER", "simulated")
 
 
 def pump(proc, prefix, keep=lambda line: True):
@@ -47,12 +49,21 @@ def main():
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(bal)
         threading.Thread(target=pump, args=(bal, "[BAL ]"), daemon=True).start()
+        meter_lines = "meter.kind = simulated\n"
+        if METER == "dlms-tcp":
+            dlms_port = _free_port()
+            dlms = subprocess.Popen([sys.executable, str(ROOT / "Tests/peers/dlms_meter.py"), "serve", "--tcp", str(dlms_port),
+                                     "--status", str(DEMO / "dlms-meter.json")])
+            procs.append(dlms)
+            print(f"[demo] DLMS/COSEM meter (TCP wrapper) on 127.0.0.1:{dlms_port}", flush=True)
+            meter_lines = f"meter.kind = dlms-tcp\nmeter.host = 127.0.0.1\nmeter.port = {dlms_port}\n"
+        elif METER != "simulated":
+            sys.exit(f"[demo] METER={METER}: simulated or dlms-tcp")
         conf = DEMO / "pgui.conf"
         conf.write_text(f"""# Demo configuration (docs/config.md lists every key).
 device.id = {DEVICE}
 data.dir = {DEMO / 'data'}
-meter.kind = simulated
-meter.period_ms = 1000
+{meter_lines}meter.period_ms = 1000
 group.window_s = 5
 bal.enabled = true
 bal.uris = {broker.uri}
