@@ -24,7 +24,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all setup test unit integration demo bench clean help image image-test
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test
 all: firmware
 
 help:
@@ -36,6 +36,7 @@ $(TC)/.ready: toolchains/setup.sh
 setup: $(TC)/.ready
 
 # The firmware: Embedded Swift, fully static, per target, through the generated SwiftPM toolset.
+# `pgui` is the field binary; `pgui-bench` (benchmarks, never shipped) is built the same way.
 $(OUT)/%/pgui: $(TC)/.ready $(SOURCES)
 	@echo "[firmware] $* ($(triple_$*))"
 	$(SWIFT) build -c release --product pgui --scratch-path .build-fw-$* --triple $(triple_$*) \
@@ -43,8 +44,15 @@ $(OUT)/%/pgui: $(TC)/.ready $(SOURCES)
 	@mkdir -p $(@D)
 	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui
 	@ls -l $@ | awk '{print "[firmware] " $$NF ": " $$5 " bytes stripped"}'
+$(OUT)/%/pgui-bench: $(TC)/.ready $(SOURCES)
+	@echo "[bench] $* ($(triple_$*))"
+	$(SWIFT) build -c release --product pgui-bench --scratch-path .build-fw-$* --triple $(triple_$*) \
+	  --toolset $(TC)/toolset-$*.json 2>&1 | grep -v -e "argument unused during compilation: '-pie'" ; test $${PIPESTATUS[0]} -eq 0
+	@mkdir -p $(@D)
+	$(strip_$*) -o $@ .build-fw-$*/$(triple_$*)/release/pgui-bench
 firmware: $(OUT)/$(ARCH)/pgui
 firmware-all: $(foreach a,$(ARCHES),$(OUT)/$(a)/pgui)
+bench-bin-all: $(foreach a,$(ARCHES),$(OUT)/$(a)/pgui-bench)
 
 unit: $(TC)/.ready
 	$(SWIFT) test 2>&1 | tail -n 40 ; test $${PIPESTATUS[0]} -eq 0
@@ -52,15 +60,15 @@ unit: $(TC)/.ready
 integration: firmware-all
 	PGUI_ARCHES="$(ARCHES)" PGUI_OUT=$(OUT) $(PYTEST) -q Tests/integration
 
-test: unit integration
+test: unit bench-bin-all integration
 
 demo: $(OUT)/x86_64/pgui
 	DEMO_METER=$(or $(METER),simulated) Tests/demo/run.sh $(OUT)/x86_64/pgui
 
-# In-firmware benchmarks on every architecture, then the ones that need external peers.
-bench: firmware-all
+# `pgui-bench` on every architecture, then the benchmarks that need external peers.
+bench: firmware-all bench-bin-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
-	  case $$a in x86_64) ./$(OUT)/$$a/pgui bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui bench ;; armv7) qemu-arm $(OUT)/$$a/pgui bench ;; esac || exit 1; done
+	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.

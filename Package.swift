@@ -8,6 +8,7 @@ let package = Package(
     name: "pgui",
     products: [
         .executable(name: "pgui", targets: ["pgui"]),
+        .executable(name: "pgui-bench", targets: ["pgui-bench"]),
     ],
     targets: [
         // C shim modules: module map + header of static inline helpers. The `link` lines serve the
@@ -26,10 +27,22 @@ let package = Package(
             name: "PGUIPlatform",
             dependencies: ["PGUICore", "CSystem", "CMbedTLS", "CPaho", "CModbus", "CEmbeddedRuntime"],
             path: "Sources/PGUIPlatform"),
+        // Every run-time decision of `pgui run` (links, rotation, set-points, group pipeline, status),
+        // reached from the executables only through its public types (docs/architecture.md).
+        .target(
+            name: "PGUIRuntime",
+            dependencies: ["PGUICore", "PGUIPlatform", "CSystem"],
+            path: "Sources/PGUIRuntime"),
+        // The field binary: `main`, command-line parsing and the wiring of concrete adapters.
         .executableTarget(
             name: "pgui",
-            dependencies: ["PGUICore", "PGUIPlatform", "CSystem"],
+            dependencies: ["PGUICore", "PGUIPlatform", "PGUIRuntime", "CSystem"],
             path: "Sources/pgui"),
+        // Benchmarks, built for the same three architectures by `make bench`; never shipped.
+        .executableTarget(
+            name: "pgui-bench",
+            dependencies: ["PGUICore", "PGUIPlatform", "PGUIRuntime", "CSystem"],
+            path: "Sources/pgui-bench"),
         .testTarget(name: "PGUICoreTests", dependencies: ["PGUICore"], path: "Tests/PGUICoreTests"),
         .testTarget(
             name: "PGUIPlatformTests", dependencies: ["PGUIPlatform", "PGUICore", "CSystem"],

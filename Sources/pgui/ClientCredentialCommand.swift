@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui identity csr|check-cert`: the mTLS half of credential rotation by hand (the BAL link does the
 /// same over `credentials/csr` and `credentials/cert`).

@@ -1,20 +1,13 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
-
-/// Exit codes (sysexits-style): 0 ok, 1 runtime failure, 2 usage or configuration error.
-enum Exit {
-    static let ok: Int32 = 0
-    static let failure: Int32 = 1
-    static let usage: Int32 = 2
-}
+import PGUIRuntime
 
 enum Command {
     static let usage = """
         usage: pgui run --config FILE     run the gateway
                pgui check --config FILE   validate a configuration file and exit
                pgui self-test             check crypto, Modbus, MQTT and file system on this target
-               pgui bench [NAME...]       run benchmarks (ratios against same-run baselines)
                pgui provision DIR --data DATADIR
                                           validate and apply a provisioning bundle (USB stick folder)
                pgui identity VERB ...     device key, signed groups, rotation (pgui identity help)
@@ -51,8 +44,6 @@ enum Command {
             return o.applied ? Exit.ok : Exit.failure
         case "verify-signature":
             return VerifySignature.run(Array(args.dropFirst()))
-        case "bench":
-            return Bench.run(Array(args.dropFirst()))
         case "identity":
             return IdentityCommand.run(Array(args.dropFirst()))
         case "journal":

@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui identity VERB --config FILE …`: the device identity from the command line (docs/identity.md).
 enum IdentityCommand {

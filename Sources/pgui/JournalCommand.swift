@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui journal …`: field diagnosis (stats, dump), the operator's explicit reset, and the drivers
 /// the crash test and benchmarks use (fill, writer, ack). docs/journal.md describes each verb.

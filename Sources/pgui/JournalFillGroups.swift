@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui journal fill-groups DATA_DIR --config FILE --count N`: the journal as `pgui run` would
 /// have left it after an outage of N windows that ends now — N groups of the simulated meter

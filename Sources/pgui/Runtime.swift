@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui run`: wires the adapters around the one event loop and runs it until SIGTERM/SIGINT.
 enum Runtime {

@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui verify-signature --key PUBLIC.pem FILE SIGNATURE`: checks an ECDSA P-256 signature
 /// (64 bytes r‖s over SHA-256 of FILE, as in JWS ES256). The image's update installer uses it on the

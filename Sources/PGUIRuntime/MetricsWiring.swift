@@ -3,10 +3,10 @@ import PGUICore
 import PGUIPlatform
 
 /// The parts of `/metrics` that come from the EMS servers and the process itself.
-enum MetricsWiring {
+public enum MetricsWiring {
     /// The EMS servers' request, error and refusal counters (the servers are the ones `EMSWiring`
     /// keeps for the process lifetime), resident memory and heap in use.
-    static func fill(_ m: inout Metrics, servers: [AnyObject]) {
+    public static func fill(_ m: inout Metrics, servers: [AnyObject]) {
         for o in servers {
             if let s = o as? ModbusEMSServer {
                 m.modbusRequests = s.requests

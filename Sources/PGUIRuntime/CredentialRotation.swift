@@ -2,16 +2,16 @@ import PGUICore
 import PGUIPlatform
 
 /// The client credentials the BAL link connects with. Empty strings = unset.
-struct BALCredentialSet: Equatable {
-    var certFile = ""
-    var keyFile = ""
-    var username = ""
-    var password = ""
+public struct BALCredentialSet: Equatable {
+    public var certFile = ""
+    public var keyFile = ""
+    public var username = ""
+    public var password = ""
     /// For logs: where these came from (never the secret itself).
-    var source = ""
+    public var source = ""
 
     /// What a rotation asks the BAL for: a certificate when the link authenticates with one.
-    var kind: String? { !certFile.isEmpty ? "mtls" : (!username.isEmpty ? "password" : nil) }
+    public var kind: String? { !certFile.isEmpty ? "mtls" : (!username.isEmpty ? "password" : nil) }
 }
 
 /// Credential rotation over the live BAL link and the periodic key-rotation check (docs/identity.md,
@@ -21,27 +21,27 @@ struct BALCredentialSet: Equatable {
 /// Precedence of credentials: pending (being tried) > identity-held (`bal-client.pem`,
 /// `bal-password.json`) > configured (`bal.cert_file`/`bal.key_file`, `bal.username`/`bal.password`).
 /// The certificate and the password are resolved independently.
-final class CredentialRotation {
-    let store: IdentityStore
-    let config: BALConfig
-    let identityConfig: IdentityConfig
-    let topics: BALTopics
-    let random: RandomSource
-    var schedule: CredentialSchedule
+public final class CredentialRotation {
+    public let store: IdentityStore
+    public let config: BALConfig
+    public let identityConfig: IdentityConfig
+    public let topics: BALTopics
+    public let random: RandomSource
+    public var schedule: CredentialSchedule
     /// The credentials known to work (or the best known): the fall-back during a trial.
-    private(set) var current: BALCredentialSet
+    public private(set) var current: BALCredentialSet
     /// Pending credentials being tried on the link.
-    private(set) var trying: BALCredentialSet? = nil
-    var link: BALLink? = nil
+    public private(set) var trying: BALCredentialSet? = nil
+    public var link: BALLink? = nil
     private var request: [UInt8] = []
     private var lastCheckMs: Int64? = nil
     private var kindWarned = false
-    private(set) var rotations: UInt64 = 0
-    private(set) var fallbacks: UInt64 = 0
+    public private(set) var rotations: UInt64 = 0
+    public private(set) var fallbacks: UInt64 = 0
 
-    static let checkIntervalMs: Int64 = 1_000
+    public static let checkIntervalMs: Int64 = 1_000
 
-    init(store: IdentityStore, config: BALConfig, identity: IdentityConfig, topics: BALTopics, random: RandomSource, wallMs: Int64) {
+    public init(store: IdentityStore, config: BALConfig, identity: IdentityConfig, topics: BALTopics, random: RandomSource, wallMs: Int64) {
         self.store = store
         self.config = config
         identityConfig = identity
@@ -70,10 +70,10 @@ final class CredentialRotation {
     }
 
     /// What the link connects with at start.
-    var initial: BALCredentialSet { trying ?? current }
+    public var initial: BALCredentialSet { trying ?? current }
 
     /// Pending > identity-held > configured, for the certificate and the password separately.
-    static func resolve(_ config: BALConfig, _ store: IdentityStore, pending: Bool) -> BALCredentialSet {
+    public static func resolve(_ config: BALConfig, _ store: IdentityStore, pending: Bool) -> BALCredentialSet {
         var c = BALCredentialSet(certFile: config.certFile, keyFile: config.keyFile, username: config.username, password: config.password)
         var certSource = c.certFile.isEmpty ? "" : "bal.cert_file"
         if let p = ClientCredentials.currentCertificate(store) {
@@ -106,7 +106,7 @@ final class CredentialRotation {
 
     // MARK: - driven by the link
 
-    func tick(_ wallMs: Int64, _ monoMs: Int64) {
+    public func tick(_ wallMs: Int64, _ monoMs: Int64) {
         if let last = lastCheckMs, monoMs - last < Self.checkIntervalMs { return }
         lastCheckMs = monoMs
         checkKeyRotation(wallMs)
@@ -115,7 +115,7 @@ final class CredentialRotation {
 
     /// Periodic key rotation (not only at start): the pending key and its announcement are made
     /// here; the link publishes the announcement and its PUBACK promotes the key (BALLink).
-    func checkKeyRotation(_ wallMs: Int64) {
+    public func checkKeyRotation(_ wallMs: Int64) {
         guard store.pending == nil,
               store.rotationDue(nowMs: wallMs, periodDays: identityConfig.keyRotationDays, dayMs: identityConfig.rotationDayMs) else { return }
         do throws(IdentityError) {
@@ -127,7 +127,7 @@ final class CredentialRotation {
         }
     }
 
-    func checkCredentials(_ wallMs: Int64, _ monoMs: Int64) {
+    public func checkCredentials(_ wallMs: Int64, _ monoMs: Int64) {
         let linkUp = link?.mqtt.isConnected ?? false
         let requested = ClientCredentials.rotationRequested(store)
         switch schedule.poll(wallMs: wallMs, monoMs: monoMs, linkUp: linkUp, requested: requested) {
@@ -179,7 +179,7 @@ final class CredentialRotation {
     }
 
     /// A message on the credentials/cert topic. nil = accepted; else why it was refused (nothing changed).
-    func received(_ payload: [UInt8]) -> String? {
+    public func received(_ payload: [UInt8]) -> String? {
         guard let id = schedule.pendingRequest else { return "credential response while no request is pending; ignored" }
         let response: CredentialResponse
         do throws(IdentityError) {
@@ -206,7 +206,7 @@ final class CredentialRotation {
 
     /// CONNACK. With pending credentials on trial, they become current (files renamed) and the
     /// link is pointed at the renamed files for later reconnects.
-    func connected(wallMs: Int64) {
+    public func connected(wallMs: Int64) {
         guard let t = trying else { return }
         trying = nil
         do throws(IdentityError) {
@@ -223,7 +223,7 @@ final class CredentialRotation {
         Log.info("identity", "BAL credentials rotated: connected with \(t.source); now current as \(current.source)")
     }
 
-    func connectFailed(code: Int32) {
+    public func connectFailed(code: Int32) {
         guard let t = trying else { return }
         guard schedule.trialFailed(monoMs: SystemClock().monotonicMs()) else {
             Log.warn("identity", "connect with the new credentials (\(t.source)) failed (Paho \(code)); trying once more")
@@ -250,8 +250,8 @@ final class CredentialRotation {
 }
 
 /// The two lines `pgui run` needs (Runtime.swift).
-enum CredentialWiring {
-    static func make(_ config: Config, identity: IdentityStore, wallMs: Int64) throws(MQTTError) -> CredentialRotation {
+public enum CredentialWiring {
+    public static func make(_ config: Config, identity: IdentityStore, wallMs: Int64) throws(MQTTError) -> CredentialRotation {
         let random: RandomSource
         do throws(CryptoError) { random = try RandomSource(personalization: "pgui-credentials") } catch {
             throw MQTTError("bal: credential rotation: \(error.description); link not started")
@@ -260,7 +260,7 @@ enum CredentialWiring {
         return CredentialRotation(store: identity, config: config.bal, identity: config.identity, topics: topics, random: random, wallMs: wallMs)
     }
 
-    static func attach(_ rotation: CredentialRotation, to link: BALLink) {
+    public static func attach(_ rotation: CredentialRotation, to link: BALLink) {
         rotation.link = link
         link.rotation = rotation
         Log.info("bal", "client credentials: \(rotation.initial.source)")

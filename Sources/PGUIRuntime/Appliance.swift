@@ -5,23 +5,23 @@ import PGUIPlatform
 /// `pgui run`'s side of the appliance contract (docs/image.md): pets the hardware watchdog from the
 /// event loop — so a hung loop resets the board — and writes the health marker the init scripts
 /// wait for before they mark an updated slot good.
-final class Appliance {
-    let config: ApplianceConfig
+public final class Appliance {
+    public let config: ApplianceConfig
     private var watchdog: Watchdog?
-    private(set) var healthy = false
+    public private(set) var healthy = false
     /// With the BAL link enabled the marker means "reached the BAL" (DESIGN.md §6: an update is marked
     /// good only after PGUI reached the BAL); without it, "loop running and samples taken".
-    var balRequired = false
+    public var balRequired = false
     /// The health checks the watchdog depends on (meter fresh, journal writable, memory in budget).
-    var health: () -> HealthVerdict = { .healthy }
+    public var health: () -> HealthVerdict = { .healthy }
     private var lastVerdict = HealthVerdict.healthy
 
-    init(_ config: ApplianceConfig) {
+    public init(_ config: ApplianceConfig) {
         self.config = config
     }
 
     /// Arms the watchdog and starts the health check. `samples` reports the meter samples taken so far.
-    func start(loop: EventLoop, samples: @escaping () -> UInt64) throws(SystemError) {
+    public func start(loop: EventLoop, samples: @escaping () -> UInt64) throws(SystemError) {
         if !config.healthFile.isEmpty {
             // A marker left by an earlier run must not vouch for this one.
             unlink(config.healthFile)
@@ -59,7 +59,7 @@ final class Appliance {
     private var samples: () -> UInt64 = { 0 }
 
     /// The BAL link's first CONNACK.
-    func balReached() {
+    public func balReached() {
         guard balRequired, !healthy, !config.healthFile.isEmpty else { return }
         markHealthy(path: config.healthFile, samples: samples(), criterion: "reached the BAL (CONNACK)")
     }
@@ -85,7 +85,7 @@ final class Appliance {
     }
 
     /// A clean stop: withdraw the health marker; disarm the watchdog only if configured to.
-    func stop() {
+    public func stop() {
         if !config.healthFile.isEmpty { unlink(config.healthFile) }
         guard let w = watchdog else { return }
         w.close(magic: config.watchdogMagicClose)

@@ -1,4 +1,5 @@
 import PGUICore
+import PGUIRuntime
 
 extension Bench {
     /// Inbound validation (every message the BAL sends is checked before anything acts on it):

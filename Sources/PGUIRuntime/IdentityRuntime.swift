@@ -5,8 +5,8 @@ import PGUIPlatform
 /// The identity at `pgui run` start: created on a device's first start only, loaded otherwise. A
 /// broken key store is logged and the gateway keeps running without signing (set-points still flow);
 /// it never replaces the key by itself.
-enum IdentityRuntime {
-    static func start(_ config: Config, nowMs: Int64) -> IdentityStore? {
+public enum IdentityRuntime {
+    public static func start(_ config: Config, nowMs: Int64) -> IdentityStore? {
         let dataDir = config.device.dataDir
         let device = config.device.deviceId
         do throws(IdentityError) {

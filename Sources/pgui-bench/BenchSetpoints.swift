@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 extension Bench {
     /// Per-request EMS work: the current/next look-up in a full 7-day schedule plus the register

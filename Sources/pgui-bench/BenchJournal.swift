@@ -1,6 +1,7 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// `pgui bench journal`: the journal on the real file system of the target (PGUI_BENCH_DIR, else
 /// TMPDIR, else /tmp). Appends under the default policy (one pwrite + fdatasync per group) against a

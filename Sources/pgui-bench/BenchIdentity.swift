@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 extension Bench {
     /// Signed measurement groups (payload encode + SHA-256 + ES256 + JWS assembly) against bare

@@ -1,8 +1,9 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
-/// `pgui bench footprint` (issue 8): the size of this executable, and resident memory and heap in use
+/// `pgui-bench footprint` (issue 8): the size of the field binary `pgui` beside this one, and resident memory and heap in use
 /// after 100 and after 10,000 iterations of the steady-state loop body, which must not grow.
 ///
 /// One iteration is one meter period of `pgui run` with time from a `ManualClock`: a simulated meter
@@ -123,9 +124,12 @@ extension Bench {
     static let footprintLate = 10_000
 
     static func benchFootprint() -> Bool {
-        // The last two path components (out/<arch>/pgui → <arch>/pgui): which build was measured.
-        let parts = executablePath().split(separator: "/")
-        printOut("bench footprint: executable \(parts.suffix(2).joined(separator: "/")): \(executableBytes()) bytes")
+        // The field binary next to this one (out/<arch>/pgui-bench → out/<arch>/pgui); its last two
+        // path components (<arch>/pgui) say which build was measured.
+        var parts = executablePath().split(separator: "/").map(String.init)
+        if !parts.isEmpty { parts[parts.count - 1] = "pgui" }
+        let pgui = "/" + parts.joined(separator: "/")
+        printOut("bench footprint: executable \(parts.suffix(2).joined(separator: "/")): \(fileBytes(pgui)) bytes")
         let level = Log.level
         Log.level = .warn
         defer { Log.level = level }
@@ -198,8 +202,8 @@ extension Bench {
         return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
-    static func executableBytes() -> Int64 {
-        let fd = pgui_open(executablePath(), O_RDONLY | O_CLOEXEC, 0)
+    static func fileBytes(_ path: String) -> Int64 {
+        let fd = pgui_open(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { return -1 }
         defer { close(fd) }
         return Int64(pgui_file_size(fd))

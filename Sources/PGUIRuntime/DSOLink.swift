@@ -3,14 +3,14 @@ import PGUIPlatform
 
 /// The DSO link: subscribes to `<prefix>/<deviceId>/setpoints` on the DSO broker, hands each
 /// message to the schedule and publishes the ack (accepted / rejected + reason) on `…/ack`, QoS 1.
-final class DSOLink<C: Clock>: MQTTClientDelegate {
-    let mqtt: MQTTClient
-    let setpoints: SetpointService<C>
-    let topic: String
-    let ackTopic: String
-    var oversizedLog = RateLimitedLog()
+public final class DSOLink<C: Clock>: MQTTClientDelegate {
+    public let mqtt: MQTTClient
+    public let setpoints: SetpointService<C>
+    public let topic: String
+    public let ackTopic: String
+    public var oversizedLog = RateLimitedLog()
 
-    init(config: DSOConfig, deviceId: String, setpoints: SetpointService<C>) throws(MQTTError) {
+    public init(config: DSOConfig, deviceId: String, setpoints: SetpointService<C>) throws(MQTTError) {
         var o = MQTTOptions()
         o.uris = config.uris
         o.clientId = config.clientId.isEmpty ? deviceId : config.clientId
@@ -30,27 +30,27 @@ final class DSOLink<C: Clock>: MQTTClientDelegate {
         ackTopic = config.ackTopic(deviceId: deviceId)
     }
 
-    func start(on loop: EventLoop) throws(MQTTError) {
+    public func start(on loop: EventLoop) throws(MQTTError) {
         mqtt.delegate = self
         mqtt.subscribe(topic, qos: 1)
         try mqtt.start(on: loop)
     }
 
-    func mqttConnected() {}
-    func mqttDisconnected(_ reason: String) {}
+    public func mqttConnected() {}
+    public func mqttDisconnected(_ reason: String) {}
 
-    func mqttReceived(topic t: String, payload: [UInt8]) {
+    public func mqttReceived(topic t: String, payload: [UInt8]) {
         guard t == topic else { return }
         sendAck(setpoints.receive(payload, source: "the DSO"))
     }
 
-    func mqttDroppedOversized(topic t: String) {
+    public func mqttDroppedOversized(topic t: String) {
         let e = ScheduleError("too_large", "the message exceeds \(setpoints.schedule.limits.messageBytesMax) bytes")
         oversizedLog.warn("dso", "rejected a message on \(t): \(e.message); previous schedule kept")
         sendAck(SetpointMessage.ack(id: nil, result: .failure(e), nowMs: setpoints.clock.wallMs()))
     }
 
-    func sendAck(_ ack: [UInt8]) {
+    public func sendAck(_ ack: [UInt8]) {
         do throws(MQTTError) {
             _ = try mqtt.publish(ackTopic, ack, qos: 1)
         } catch {
@@ -58,8 +58,8 @@ final class DSOLink<C: Clock>: MQTTClientDelegate {
         }
     }
 
-    func mqttDelivered(token: Int32) {}
-    func mqttPublishFailed(token: Int32, code: Int32) {
+    public func mqttDelivered(token: Int32) {}
+    public func mqttPublishFailed(token: Int32, code: Int32) {
         Log.warn("dso", "ack publish \(token) failed (Paho \(code))")
     }
 }

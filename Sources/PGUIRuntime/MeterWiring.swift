@@ -3,29 +3,29 @@ import PGUIPlatform
 
 /// `pgui run`'s meter: builds the configured source, runs it on the acquisition thread, and on the
 /// loop turns the mailbox into logged samples and measurement groups.
-final class MeterPipeline {
+public final class MeterPipeline {
     /// Samples the mailbox can hold while the loop is busy: two minutes at the shortest period is far
     /// more than any loop stall; overruns are counted and logged.
-    static let mailboxCapacity = 128
+    public static let mailboxCapacity = 128
 
-    let mailbox: SampleMailbox
+    public let mailbox: SampleMailbox
     private let stopThread: () -> Void
     private var grouper: Grouper
     private var drained: [Measurement] = []
     /// Where closed groups go next (the signer, once it exists); the group is logged either way.
-    var onGroup: ((MeasurementGroup) -> Void)? = nil
-    private(set) var samples: UInt64 = 0
+    public var onGroup: ((MeasurementGroup) -> Void)? = nil
+    public private(set) var samples: UInt64 = 0
     /// The latest sample with values, served to the EMS (GET /measurements, SunSpec block).
-    private(set) var latest: Measurement? = nil
+    public private(set) var latest: Measurement? = nil
     /// Monotonic time of the last sample or gap marker: the acquisition thread is alive. (A meter
     /// that stopped answering yields gap markers, not a stale time: an unplugged meter must not
     /// make the watchdog reboot the gateway in a loop while set-points still need serving.)
-    private(set) var latestMonoMs: Int64? = nil
-    var meterId: String { grouper.meterId }
-    private(set) var gaps: UInt64 = 0
+    public private(set) var latestMonoMs: Int64? = nil
+    public var meterId: String { grouper.meterId }
+    public private(set) var gaps: UInt64 = 0
     /// Gaps flagged `invalid` (a DLMS frame that failed authentication counts here).
-    private(set) var invalidGaps: UInt64 = 0
-    private(set) var groups: UInt64 = 0
+    public private(set) var invalidGaps: UInt64 = 0
+    public private(set) var groups: UInt64 = 0
 
     private init(mailbox: SampleMailbox, grouper: Grouper, stop: @escaping () -> Void) {
         self.mailbox = mailbox
@@ -35,7 +35,7 @@ final class MeterPipeline {
     }
 
     /// Starts the thread for the configured meter and watches its mailbox on `loop`.
-    static func start(_ config: Config, loop: EventLoop) throws(SystemError) -> MeterPipeline {
+    public static func start(_ config: Config, loop: EventLoop) throws(SystemError) -> MeterPipeline {
         let m = config.meter
         switch m.kind {
         case "simulated":
@@ -56,7 +56,7 @@ final class MeterPipeline {
         }
     }
 
-    static func start<M: MeterSource>(_ meter: M, _ config: Config, _ loop: EventLoop) throws(SystemError) -> MeterPipeline {
+    public static func start<M: MeterSource>(_ meter: M, _ config: Config, _ loop: EventLoop) throws(SystemError) -> MeterPipeline {
         let period = config.meter.periodMs
         let core = AcquisitionCore(meter: meter, periodMs: period, backoffMinMs: min(1_000, config.meter.modbus.reconnectMaxMs),
                                    backoffMaxMs: config.meter.modbus.reconnectMaxMs)
@@ -72,7 +72,7 @@ final class MeterPipeline {
         return pipeline
     }
 
-    func drain() {
+    public func drain() {
         let lost = mailbox.drain(into: &drained)
         if lost > 0 { Log.warn("meter", "event loop fell behind: \(lost) samples overwritten in the mailbox") }
         if !drained.isEmpty { latestMonoMs = SystemClock().monotonicMs() }
@@ -92,7 +92,7 @@ final class MeterPipeline {
     }
 
     /// Stops the thread and closes the open window (a short last group) so nothing read is dropped.
-    func stop() {
+    public func stop() {
         stopThread()
         drain()
         if let g = grouper.flush() { emit(g) }
@@ -104,10 +104,10 @@ final class MeterPipeline {
         onGroup?(g)
     }
 
-    static func f(_ v: Int64?) -> String { v.map { "\($0)" } ?? "-" }
+    public static func f(_ v: Int64?) -> String { v.map { "\($0)" } ?? "-" }
 
     /// Every field of a sample in its stored unit ("-" = not available), for debugging a meter.
-    static func detail(_ m: Measurement) -> String {
+    public static func detail(_ m: Measurement) -> String {
         var s = "detail S=\(f(m.apparentPowerVa)) VA PF=\(f(m.powerFactorMilli))/1000 f=\(f(m.frequencyMhz)) mHz"
         for (i, p) in [m.l1, m.l2, m.l3].enumerated() {
             s += " L\(i + 1)=\(f(p.voltageMv)) mV/\(f(p.currentMa)) mA/\(f(p.activePowerW)) W/\(f(p.reactivePowerVar)) var/\(f(p.apparentPowerVa)) VA"
@@ -116,7 +116,7 @@ final class MeterPipeline {
         return s
     }
 
-    static func reason(_ q: QualityFlags) -> String {
+    public static func reason(_ q: QualityFlags) -> String {
         if q.contains(.disconnected) { return "(disconnected)" }
         if q.contains(.timeout) { return "(timeout)" }
         return "(invalid)"

@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 /// A register image in memory: what the meter decoders cost without any transport.
 struct MemoryRegisters: RegisterReader {

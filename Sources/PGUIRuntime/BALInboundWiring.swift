@@ -6,7 +6,7 @@ import PGUIPlatform
 /// that fails validation is counted, logged at most once per 10 s (with the number suppressed) and
 /// never acted on.
 extension BALLink {
-    func handleInbound(topic: String, payload: [UInt8]) {
+    public func handleInbound(topic: String, payload: [UInt8]) {
         guard payload.count <= BALInbound.bytesMax else {
             rejectInbound(topic: topic, "\(payload.count) bytes, the limit is \(BALInbound.bytesMax); ignored")
             return
@@ -35,7 +35,7 @@ extension BALLink {
         }
     }
 
-    func rejectInbound(topic: String, _ reason: String) {
+    public func rejectInbound(topic: String, _ reason: String) {
         inbound.rejected += 1
         if let suppressed = inboundLog.allow(nowMs: SystemClock().monotonicMs()) {
             let more = suppressed > 0 ? " (\(suppressed) more refused since the last report)" : ""

@@ -4,25 +4,25 @@ import PGUIPlatform
 /// Closed measurement groups on their way out: signed by the identity layer (JWS ES256 with the next
 /// sequence number), then appended to the journal and committed, before anything is published. The
 /// BAL link reads them back from the journal, so a group exists on flash before it can be sent.
-final class GroupPipeline {
-    let identity: IdentityStore?
-    let journal: FileJournal
+public final class GroupPipeline {
+    public let identity: IdentityStore?
+    public let journal: FileJournal
     private var signer = GroupSigner()
-    private(set) var signed: UInt64 = 0
-    private(set) var journalled: UInt64 = 0
-    private(set) var dropped: UInt64 = 0
+    public private(set) var signed: UInt64 = 0
+    public private(set) var journalled: UInt64 = 0
+    public private(set) var dropped: UInt64 = 0
     /// Called after a group is durably in the journal (the BAL link publishes it at once if it can).
-    var onCommitted: ((UInt64, [UInt8]) -> Void)? = nil
+    public var onCommitted: ((UInt64, [UInt8]) -> Void)? = nil
     private var warnedUnsigned = false
     /// false once a commit failed (health check: the journal must be writable).
-    private(set) var journalWritable = true
+    public private(set) var journalWritable = true
 
-    init(identity: IdentityStore?, journal: FileJournal) {
+    public init(identity: IdentityStore?, journal: FileJournal) {
         self.identity = identity
         self.journal = journal
     }
 
-    func handle(_ g: MeasurementGroup) {
+    public func handle(_ g: MeasurementGroup) {
         guard let identity else {
             dropped += 1
             if !warnedUnsigned {

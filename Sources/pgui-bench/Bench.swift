@@ -1,8 +1,9 @@
 import CSystem
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
-/// `pgui bench [NAME…]`: benchmarks that run inside the firmware, so the same code is measured on
+/// `pgui-bench [NAME…]`: benchmarks built from the firmware's own libraries, so the same code is measured on
 /// every architecture (aarch64/armv7 under qemu-user). Each one measures PGUI against a baseline in
 /// the same run and prints the ratio; absolute numbers alone mean little across machines.
 enum Bench {
@@ -18,6 +19,11 @@ enum Bench {
         ("footprint", benchFootprint),
     ]
 
+    static var usage: String {
+        "usage: pgui-bench [NAME...]   run benchmarks (ratios against same-run baselines); names: "
+            + all.map { $0.name }.joined(separator: " ")
+    }
+
     static func run(_ names: [String]) -> Int32 {
         var ok = true
         var ran = 0
@@ -26,7 +32,7 @@ enum Bench {
             ran += 1
         }
         if ran == 0 {
-            printErr("pgui bench: no benchmark named \(names)")
+            printErr("pgui-bench: no benchmark named \(names.joined(separator: " "))\n\(usage)")
             return Exit.usage
         }
         return ok ? Exit.ok : Exit.failure

@@ -3,10 +3,10 @@ import PGUIPlatform
 
 /// The journal inside `pgui run`: opened (created and preallocated on first start) before anything
 /// else runs, so a partition that cannot hold 48 hours stops the gateway at start-up, not later.
-enum JournalRuntime {
-    static func folder(_ config: Config) -> String { config.device.dataDir + "/journal" }
+public enum JournalRuntime {
+    public static func folder(_ config: Config) -> String { config.device.dataDir + "/journal" }
 
-    static func open(_ config: Config) -> FileJournal? {
+    public static func open(_ config: Config) -> FileJournal? {
         let dir = folder(config)
         let g = config.journal.geometry
         do throws(JournalError) {
@@ -20,7 +20,7 @@ enum JournalRuntime {
         }
     }
 
-    static func close(_ j: FileJournal) {
+    public static func close(_ j: FileJournal) {
         do throws(JournalError) {
             try j.close()
         } catch {

@@ -5,15 +5,15 @@ import PGUIPlatform
 /// The set-point schedule of the running device: restored at boot, replaced by DSO messages,
 /// persisted atomically after each accepted message, read by the EMS servers on every request (so a
 /// slot change or a new schedule is visible at once, without a refresh step).
-final class SetpointService<C: Clock> {
-    let clock: C
-    let path: String
-    private(set) var schedule: Schedule
-    var rejectLog = RateLimitedLog()
+public final class SetpointService<C: Clock> {
+    public let clock: C
+    public let path: String
+    public private(set) var schedule: Schedule
+    public var rejectLog = RateLimitedLog()
 
-    static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
+    public static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
 
-    init(config: DSOConfig, dataDir: String, clock: C) {
+    public init(config: DSOConfig, dataDir: String, clock: C) {
         self.clock = clock
         path = Self.file(in: dataDir)
         schedule = Schedule(limits: config.limits)
@@ -49,7 +49,7 @@ final class SetpointService<C: Clock> {
 
     /// Validates and applies one DSO message; returns the ack to publish. A rejected message
     /// changes nothing.
-    func receive(_ bytes: [UInt8], source: String) -> [UInt8] {
+    public func receive(_ bytes: [UInt8], source: String) -> [UInt8] {
         let now = clock.wallMs()
         let limits = schedule.limits
         do throws(ScheduleError) {
@@ -72,21 +72,21 @@ final class SetpointService<C: Clock> {
         }
     }
 
-    var current: SetpointSlot? { schedule.current(atMs: clock.wallMs()) }
-    var next: SetpointSlot? { schedule.next(atMs: clock.wallMs()) }
+    public var current: SetpointSlot? { schedule.current(atMs: clock.wallMs()) }
+    public var next: SetpointSlot? { schedule.next(atMs: clock.wallMs()) }
 
     /// Drops ended slots from memory (the stored file is pruned on the next write or restore).
-    func prune() { schedule.prune(nowMs: clock.wallMs()) }
+    public func prune() { schedule.prune(nowMs: clock.wallMs()) }
 }
 
 /// Starts the DSO link and the EMS Modbus and HTTP servers on the loop; keeps them alive for the
 /// process lifetime.
-enum EMSWiring {
-    nonisolated(unsafe) static var keep: [AnyObject] = []
+public enum EMSWiring {
+    public nonisolated(unsafe) static var keep: [AnyObject] = []
     /// The DSO link's state for the installer page (false when the link is disabled).
-    nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
+    public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
 
-    static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+    public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         guard config.enabled else {
             Log.info("dso", "DSO link disabled (dso.enabled = false)")
             return true
@@ -104,7 +104,7 @@ enum EMSWiring {
         }
     }
 
-    static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
+    public static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
                                 latest: @escaping () -> (Measurement, String)?,
                                 installer: InstallerPages? = nil) -> Bool {
         if config.modbusPort != 0 {

@@ -1,5 +1,6 @@
 import PGUICore
 import PGUIPlatform
+import PGUIRuntime
 
 extension Bench {
     /// Update-manifest verification (what `pgui-update` runs once per bundle) against hashing 1 MiB

@@ -4,15 +4,15 @@ import PGUIPlatform
 /// The journal as the BAL publisher sees it: records read in batches and cached, so the backlog lane
 /// walks a 48-hour ring in order without rereading it; a rewind (after a reconnect) rereads from the
 /// tail. Reading never changes the ring; acknowledging retires records.
-struct JournalGroupStore: GroupStore {
-    let journal: FileJournal
+public struct JournalGroupStore: GroupStore {
+    public let journal: FileJournal
     private var cache: [JournalRecord] = []
     private var cacheEnd: UInt64 = 0
-    static let batch = 32
+    public static let batch = 32
 
-    init(journal: FileJournal) { self.journal = journal }
+    public init(journal: FileJournal) { self.journal = journal }
 
-    mutating func next(after seq: UInt64?) -> (seq: UInt64, payload: [UInt8])? {
+    public mutating func next(after seq: UInt64?) -> (seq: UInt64, payload: [UInt8])? {
         let tail = journal.stats.tail
         // The cache answers when it holds the successor of `seq`: it starts at the tail (nothing
         // older is unread) or at/before `seq`.
@@ -41,7 +41,7 @@ struct JournalGroupStore: GroupStore {
         }
     }
 
-    mutating func acknowledge(upTo seq: UInt64) {
+    public mutating func acknowledge(upTo seq: UInt64) {
         do throws(JournalError) {
             try journal.ack(upTo: seq)
         } catch {
@@ -51,9 +51,9 @@ struct JournalGroupStore: GroupStore {
 }
 
 /// What the publisher asks of the MQTT client.
-struct MQTTTransport: BALTransport {
-    let mqtt: MQTTClient
-    mutating func publish(topic: String, payload: [UInt8], retained: Bool) -> Int32? {
+public struct MQTTTransport: BALTransport {
+    public let mqtt: MQTTClient
+    public mutating func publish(topic: String, payload: [UInt8], retained: Bool) -> Int32? {
         do throws(MQTTError) {
             return try mqtt.publish(topic, payload, qos: 1, retained: retained)
         } catch {
@@ -65,32 +65,32 @@ struct MQTTTransport: BALTransport {
 /// The BAL link (DESIGN.md §4): MQTT over verified TLS; after CONNACK a retained birth message with
 /// the firmware version and the current key (JWK), a Last Will that marks the device offline, then
 /// the journal's groups in order with a bounded in-flight window, retired on PUBACK.
-final class BALLink: MQTTClientDelegate {
-    let mqtt: MQTTClient
-    let topics: BALTopics
-    let identity: IdentityStore
-    let deviceId: String
-    var store: JournalGroupStore
-    var transport: MQTTTransport
-    var publisher: BALPublisher
-    let statusIntervalMs: Int64
+public final class BALLink: MQTTClientDelegate {
+    public let mqtt: MQTTClient
+    public let topics: BALTopics
+    public let identity: IdentityStore
+    public let deviceId: String
+    public var store: JournalGroupStore
+    public var transport: MQTTTransport
+    public var publisher: BALPublisher
+    public let statusIntervalMs: Int64
     private var status = JSONWriter(capacity: 1_024)
     private var announcementToken: Int32? = nil
     private var lastStatusMs: Int64 = 0
-    private(set) var connects: UInt64 = 0
+    public private(set) var connects: UInt64 = 0
     private var connectedSinceMs: Int64 = 0
-    let limits: BALPublisherLimits
+    public let limits: BALPublisherLimits
     /// Set once the link first reached the broker (the appliance marks an update good on it).
-    var onFirstConnect: (() -> Void)? = nil
-    var lastMeterReadMs: () -> Int64? = { nil }
+    public var onFirstConnect: (() -> Void)? = nil
+    public var lastMeterReadMs: () -> Int64? = { nil }
     /// Credential rotation and periodic key rotation (CredentialRotation.swift).
-    var rotation: CredentialRotation? = nil
+    public var rotation: CredentialRotation? = nil
     /// Inbound validation (BALInboundWiring.swift).
-    var inbound = BALInboundCounters()
-    var inboundLog = LogThrottle(intervalMs: 10_000)
+    public var inbound = BALInboundCounters()
+    public var inboundLog = LogThrottle(intervalMs: 10_000)
 
     /// `credentials`: what to connect with (identity-held or configured, CredentialRotation.initial).
-    init(config: BALConfig, topicPrefix: String, deviceId: String, identity: IdentityStore, journal: FileJournal,
+    public init(config: BALConfig, topicPrefix: String, deviceId: String, identity: IdentityStore, journal: FileJournal,
          credentials: BALCredentialSet? = nil) throws(MQTTError) {
         topics = BALTopics(prefix: topicPrefix, deviceId: deviceId)
         self.identity = identity
@@ -131,7 +131,7 @@ final class BALLink: MQTTClientDelegate {
         statusIntervalMs = config.statusIntervalS * 1_000
     }
 
-    func start(on loop: EventLoop, clock: SystemClock) throws(MQTTError) {
+    public func start(on loop: EventLoop, clock: SystemClock) throws(MQTTError) {
         mqtt.delegate = self
         mqtt.subscribe(topics.inbound, qos: 1)
         mqtt.subscribe(topics.credentialsCert, qos: 1)
@@ -143,7 +143,7 @@ final class BALLink: MQTTClientDelegate {
         }
     }
 
-    func tick(_ wallMs: Int64, _ monoMs: Int64) {
+    public func tick(_ wallMs: Int64, _ monoMs: Int64) {
         rotation?.tick(wallMs, monoMs)
         guard mqtt.isConnected else { return }
         publisher.pump(nowMs: monoMs, store: &store, transport: &transport)
@@ -151,7 +151,7 @@ final class BALLink: MQTTClientDelegate {
     }
 
     /// A group just committed to the journal: published at once when the link is up.
-    func committed(seq: UInt64, payload: [UInt8]) {
+    public func committed(seq: UInt64, payload: [UInt8]) {
         publisher.committed(seq: seq, payload: payload, store: &store, transport: &transport)
     }
 
@@ -164,7 +164,7 @@ final class BALLink: MQTTClientDelegate {
             || published.lost != store.journal.stats.lostCount
     }
 
-    func publishStatus(_ wallMs: Int64, _ monoMs: Int64) {
+    public func publishStatus(_ wallMs: Int64, _ monoMs: Int64) {
         var s = BALStatus(deviceId: deviceId, online: true)
         s.firmware = pguiVersion
         s.kid = identity.current.kid
@@ -191,7 +191,7 @@ final class BALLink: MQTTClientDelegate {
         lastStatusMs = monoMs
     }
 
-    func mqttConnected() {
+    public func mqttConnected() {
         connects += 1
         let clock = SystemClock()
         rotation?.connected(wallMs: clock.wallMs())
@@ -207,30 +207,30 @@ final class BALLink: MQTTClientDelegate {
         if connects == 1 { onFirstConnect?() }
     }
 
-    func mqttDisconnected(_ reason: String) {
+    public func mqttDisconnected(_ reason: String) {
         publisher.linkDown()
         announcementToken = nil
     }
 
-    func mqttReceived(topic: String, payload: [UInt8]) {
+    public func mqttReceived(topic: String, payload: [UInt8]) {
         handleInbound(topic: topic, payload: payload)
     }
 
-    func mqttDroppedOversized(topic: String) {
+    public func mqttDroppedOversized(topic: String) {
         rejectInbound(topic: topic, "larger than \(BALInbound.bytesMax) bytes; dropped unread")
     }
 
-    func mqttConnectFailed(code: Int32) {
+    public func mqttConnectFailed(code: Int32) {
         rotation?.connectFailed(code: code)
     }
 
     /// A key rotation prepared while connected: its announcement goes out now (after CONNACK it is sent anyway).
-    func announcePending() {
+    public func announcePending() {
         guard mqtt.isConnected, announcementToken == nil, let a = identity.announcement else { return }
         announcementToken = transport.publish(topic: topics.keys, payload: a, retained: true)
     }
 
-    func mqttDelivered(token: Int32) {
+    public func mqttDelivered(token: Int32) {
         if let t = announcementToken, t == token, let next = identity.pending {
             announcementToken = nil
             do throws(IdentityError) {
@@ -249,7 +249,7 @@ final class BALLink: MQTTClientDelegate {
         publisher.pump(nowMs: SystemClock().monotonicMs(), store: &store, transport: &transport)
     }
 
-    func mqttPublishFailed(token: Int32, code: Int32) {
+    public func mqttPublishFailed(token: Int32, code: Int32) {
         publisher.failed(token: token)
         Log.warn("bal", "publish \(token) failed (Paho \(code)); it is sent again")
     }
