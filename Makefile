@@ -4,6 +4,7 @@
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
 #   make demo                 PGUI with the simulated meter (METER=dlms-tcp: a DLMS/COSEM peer)
 #   make bench                benchmarks (ratios against baselines measured in the same run)
+#   make fleet N=100 SIM=1000 K=2   fleet harness: gateways + simulated devices, broker outage, herd drain
 #   make image BOARD=qemu-virt-aarch64       appliance disk image + update bundle (out/image/BOARD/)
 #   make image-test BOARD=qemu-virt-aarch64  boots the image under qemu-system: A/B, rollback, watchdog
 #                             (also BOARD=qemu-virt-armv7)
@@ -24,7 +25,7 @@ strip_armv7 := arm-linux-gnueabihf-strip
 
 SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 
-.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test
+.PHONY: all firmware firmware-all bench-bin-all setup test unit integration demo bench clean help image image-test fleet
 all: firmware
 
 help:
@@ -70,6 +71,14 @@ bench: firmware-all bench-bin-all
 	@for a in $(ARCHES); do echo "== bench $$a"; \
 	  case $$a in x86_64) ./$(OUT)/$$a/pgui-bench ;; aarch64) qemu-aarch64 $(OUT)/$$a/pgui-bench ;; armv7) qemu-arm $(OUT)/$$a/pgui-bench ;; esac || exit 1; done
 	@for b in Tests/bench/bench_*; do [ -x "$$b" ] || continue; echo "== $$b"; PGUI_OUT=$(OUT) PY=$(TC)/venv/bin/python $(TC)/venv/bin/python "$$b" || exit 1; done
+
+# Fleet scale (docs/fleet.md): N real gateways + SIM simulated devices, K BAL consumers on a shared
+# subscription, a broker outage and the herd's drain; FLEET_ARGS passes more (see Tests/fleet/fleet.py).
+N ?= 20
+SIM ?= 0
+K ?= 2
+fleet: $(TC)/.ready $(OUT)/x86_64/pgui
+	PGUI_OUT=$(OUT) $(TC)/venv/bin/python Tests/fleet/fleet.py --gateways $(N) --sim $(SIM) --consumers $(K) $(FLEET_ARGS)
 
 # Appliance image (docs/image.md): everything a board needs is in board/$(BOARD)/, shared parts in image/.
 BOARD ?= qemu-virt-aarch64

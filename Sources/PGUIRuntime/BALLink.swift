@@ -126,6 +126,8 @@ public final class BALLink: MQTTClientDelegate {
         var limits = BALPublisherLimits()
         limits.inFlightMax = Int(config.inFlightMax)
         limits.drainPerSecondMax = Int(config.drainPerSecondMax)
+        limits.drainLatencyTargetMs = config.drainLatencyTargetMs
+        limits.drainStartJitterMs = config.drainStartJitterMs
         self.limits = limits
         publisher = BALPublisher(measurementsTopic: topics.measurements, limits: limits, watermark: journal.stats.ackedSeq)
         statusIntervalMs = config.statusIntervalS * 1_000
@@ -185,6 +187,7 @@ public final class BALLink: MQTTClientDelegate {
         s.link.inFlight = Int64(publisher.inFlightCount)
         s.link.inFlightMax = Int64(limits.inFlightMax)
         s.link.drainPerSecondMax = Int64(limits.drainPerSecondMax)
+        s.link.drainRate = Int64(publisher.drainRate)
         s.encode(into: &status)
         published = (s.lastMeterReadMs != nil, s.clockSynced, s.lostGroups)
         _ = transport.publish(topic: topics.status, payload: status.bytes, retained: true)
@@ -201,7 +204,8 @@ public final class BALLink: MQTTClientDelegate {
         if let a = identity.announcement {
             announcementToken = transport.publish(topic: topics.keys, payload: a, retained: true)
         }
-        publisher.linkUp(nowMs: clock.monotonicMs())
+        // A random start for the backlog lane: a fleet reconnecting together spreads its drains.
+        publisher.linkUp(nowMs: clock.monotonicMs(), drainDelayMs: Jitter.upTo(limits.drainStartJitterMs))
         publisher.pump(nowMs: clock.monotonicMs(), store: &store, transport: &transport)
         Log.info("bal", "connected; birth published (kid \(identity.current.kid)), \(store.journal.stats.records) groups waiting")
         if connects == 1 { onFirstConnect?() }
@@ -243,7 +247,7 @@ public final class BALLink: MQTTClientDelegate {
             }
             return
         }
-        guard publisher.published(token: token, store: &store) != nil else { return }
+        guard publisher.published(token: token, store: &store, nowMs: SystemClock().monotonicMs()) != nil else { return }
         // A slot of the in-flight window is free: refill it now, not at the next 100 ms tick (which
         // capped a drain at inflight_max × 10 groups/s whatever bal.drain_per_s allowed).
         publisher.pump(nowMs: SystemClock().monotonicMs(), store: &store, transport: &transport)

@@ -41,11 +41,16 @@ public final class DSOLink<C: Clock>: MQTTClientDelegate {
 
     public func mqttReceived(topic t: String, payload: [UInt8]) {
         guard t == topic else { return }
-        sendAck(setpoints.receive(payload, source: "the DSO"))
+        setpoints.stage(payload, source: "the DSO")
+    }
+
+    /// One write for the turn's schedules, then their acks in arrival order.
+    public func mqttBatchEnd() {
+        for ack in setpoints.commit() { sendAck(ack) }
     }
 
     public func mqttDroppedOversized(topic t: String) {
-        let e = ScheduleError("too_large", "the message exceeds \(setpoints.schedule.limits.messageBytesMax) bytes")
+        let e = ScheduleError("too_large", "the message exceeds \(setpoints.book.limits.messageBytesMax) bytes")
         oversizedLog.warn("dso", "rejected a message on \(t): \(e.message); previous schedule kept")
         sendAck(SetpointMessage.ack(id: nil, result: .failure(e), nowMs: setpoints.clock.wallMs()))
     }

@@ -21,6 +21,8 @@ public final class MeterPipeline {
     /// that stopped answering yields gap markers, not a stale time: an unplugged meter must not
     /// make the watchdog reboot the gateway in a loop while set-points still need serving.)
     public private(set) var latestMonoMs: Int64? = nil
+    /// Monotonic time the latest good sample reached the loop (its age decides staleness, docs/ems.md).
+    public private(set) var latestGoodMonoMs: Int64? = nil
     public var meterId: String { grouper.meterId }
     public private(set) var gaps: UInt64 = 0
     /// Gaps flagged `invalid` (a DLMS frame that failed authentication counts here).
@@ -84,6 +86,7 @@ public final class MeterPipeline {
                 Log.debug("meter", "gap \(UTC.format(ms: m.timestampMs)) \(Self.reason(m.quality))")
             } else {
                 latest = m
+                latestGoodMonoMs = latestMonoMs
                 Log.info("meter", "sample \(UTC.format(ms: m.timestampMs)) P=\(Self.f(m.activePowerW)) W Q=\(Self.f(m.reactivePowerVar)) var E+=\(Self.f(m.energyImportWh)) Wh E-=\(Self.f(m.energyExportWh)) Wh")
                 if Log.level >= .debug { Log.debug("meter", Self.detail(m)) }
             }

@@ -12,10 +12,12 @@ public enum MetricsWiring {
                 m.modbusRequests = s.requests
                 m.modbusErrors = s.exceptions + s.dropped
                 m.modbusRefused = s.server.refused
+                m.modbusEvicted = s.server.evicted
             } else if let s = o as? HTTPEMSServer {
                 m.httpRequests = s.requests
                 m.httpErrors = s.errors
                 m.httpRefused = s.server.refused
+                m.httpEvicted = s.server.evicted
             }
         }
         m.rssKiB = Int64(pgui_rss_kib())

@@ -2,32 +2,38 @@ import CSystem
 import PGUICore
 import PGUIPlatform
 
-/// The set-point schedule of the running device: restored at boot, replaced by DSO messages,
-/// persisted atomically after each accepted message, read by the EMS servers on every request (so a
-/// slot change or a new schedule is visible at once, without a refresh step).
+/// The set-point schedule of the running device: restored at boot, changed by DSO messages in
+/// batches (`SetpointBook`: one atomic write per loop turn), read by the EMS servers on every
+/// request (so a slot change or a new schedule is visible at once, without a refresh step).
 public final class SetpointService<C: Clock> {
     public let clock: C
     public let path: String
-    public private(set) var schedule: Schedule
+    public private(set) var book: SetpointBook
     public var rejectLog = RateLimitedLog()
+    /// The DSO link's state (EMS snapshot block, GET / header, status); nil = link disabled.
+    public var dsoConnected: (() -> Bool)? = nil
+    /// Atomic writes of the schedule file (metrics: one per batch, not per message).
+    public private(set) var writes: UInt64 = 0
 
     public static func file(in dataDir: String) -> String { dataDir + "/setpoints.json" }
 
     public init(config: DSOConfig, dataDir: String, clock: C) {
         self.clock = clock
         path = Self.file(in: dataDir)
-        schedule = Schedule(limits: config.limits)
+        book = SetpointBook(limits: config.limits)
         restore()
         if !config.scheduleFile.isEmpty {
             do throws(SystemError) {
                 let bytes = try Files.read(config.scheduleFile, bytesMax: config.limits.messageBytesMax + 1)
-                let ack = receive(bytes, source: config.scheduleFile)
-                Log.info("setpoints", "dso.schedule_file: \(String(decoding: ack, as: UTF8.self))")
+                stage(bytes, source: config.scheduleFile)
+                for ack in commit() { Log.info("setpoints", "dso.schedule_file: \(String(decoding: ack, as: UTF8.self))") }
             } catch {
                 Log.error("setpoints", "dso.schedule_file: \(error.description); the stored schedule is kept")
             }
         }
     }
+
+    public var schedule: Schedule { book.schedule }
 
     private func restore() {
         guard Files.exists(path) else {
@@ -35,10 +41,10 @@ public final class SetpointService<C: Clock> {
             return
         }
         do throws(SystemError) {
-            let bytes = try Files.read(path, bytesMax: schedule.limits.messageBytesMax * 2)
+            let bytes = try Files.read(path, bytesMax: book.limits.messageBytesMax * 2)
             do throws(ScheduleError) {
-                schedule = try Schedule.restore(bytes, limits: schedule.limits, nowMs: clock.wallMs())
-                Log.info("setpoints", "restored \(schedule.slots.count) slots from \(path)")
+                book = SetpointBook(restored: try Schedule.restore(bytes, limits: book.limits, nowMs: clock.wallMs()))
+                Log.info("setpoints", "restored \(book.schedule.slots.count) slots from \(path)")
             } catch {
                 Log.error("setpoints", "stored schedule \(path) is unusable (\(error.description)); starting with no set-points")
             }
@@ -47,36 +53,50 @@ public final class SetpointService<C: Clock> {
         }
     }
 
-    /// Validates and applies one DSO message; returns the ack to publish. A rejected message
-    /// changes nothing.
-    public func receive(_ bytes: [UInt8], source: String) -> [UInt8] {
-        let now = clock.wallMs()
-        let limits = schedule.limits
-        do throws(ScheduleError) {
-            let m = try SetpointMessage.parse(bytes, limits: limits, nowMs: now)
-            var next = schedule
-            next.apply(m, nowMs: now)
-            do throws(SystemError) {
-                try Files.writeAtomically(path, next.encode())
-            } catch {
-                let e = ScheduleError("storage", "cannot persist the schedule (\(error.description)); message not applied")
-                Log.error("setpoints", e.message)
-                return SetpointMessage.ack(id: m.id, result: .failure(e), nowMs: now)
-            }
-            schedule = next
-            Log.info("setpoints", "accepted \(m.slots.count) slots from \(source) (id \(m.id ?? "-")); \(schedule.slots.count) stored")
-            return SetpointMessage.ack(id: m.id, result: .success(m.slots.count), nowMs: now)
-        } catch {
-            rejectLog.warn("setpoints", "rejected a message from \(source): \(error.description); previous schedule kept")
-            return SetpointMessage.ack(id: SetpointMessage.peekId(bytes, limits: limits), result: .failure(error), nowMs: now)
+    /// Validates one message and stages it; `commit` ends the batch.
+    public func stage(_ bytes: [UInt8], source: String) {
+        if let e = book.stage(bytes, nowMs: clock.wallMs()) {
+            rejectLog.warn("setpoints", "rejected a message from \(source): \(e.description); previous schedule kept")
         }
     }
 
-    public var current: SetpointSlot? { schedule.current(atMs: clock.wallMs()) }
-    public var next: SetpointSlot? { schedule.next(atMs: clock.wallMs()) }
+    /// Writes the staged schedule once (temp file, fsync, rename, directory fsync), puts it in force
+    /// and returns the acks of the batch in arrival order. A failed write changes nothing.
+    public func commit() -> [[UInt8]] {
+        var stored = true
+        var why = ""
+        if let bytes = book.stagedBytes {
+            do throws(SystemError) {
+                writes += 1
+                try Files.writeAtomically(path, bytes)
+            } catch {
+                stored = false
+                why = error.description
+                Log.error("setpoints", "cannot persist the schedule (\(why)); the batch's messages are not applied")
+            }
+        }
+        let acks = book.commit(stored: stored, storageError: why, nowMs: clock.wallMs())
+        if book.lastCommitMessages > 0 {
+            Log.info("setpoints", "accepted \(book.lastCommitSlots) slots in \(book.lastCommitMessages) message(s), one write; schedule issued \(book.schedule.issuedMs) in force, \(book.schedule.slots.count) slots stored")
+        }
+        return acks
+    }
 
-    /// Drops ended slots from memory (the stored file is pruned on the next write or restore).
-    public func prune() { schedule.prune(nowMs: clock.wallMs()) }
+    /// Drops ended slots at every slot change even when nobody reads (a once-a-second check; the
+    /// work is a comparison unless a boundary passed). The service lives as long as the process.
+    public func attach(to loop: EventLoop) throws(SystemError) {
+        try loop.addTimer(firstMs: 1_000, intervalMs: 1_000) { _ in self.tick() }
+    }
+
+    func tick() { book.tick(nowMs: clock.wallMs()) }
+
+    public func snapshot() -> SetpointSnapshot {
+        let now = clock.wallMs()
+        return book.snapshot(nowMs: now, clockSynced: now >= plausibleWallMsMin, dsoConnected: dsoConnected?() ?? false)
+    }
+
+    public var current: SetpointSlot? { snapshot().current }
+    public var next: SetpointSlot? { snapshot().next }
 }
 
 /// Starts the DSO link and the EMS Modbus and HTTP servers on the loop; keeps them alive for the
@@ -87,6 +107,12 @@ public enum EMSWiring {
     public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
 
     public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+        do throws(SystemError) {
+            try setpoints.attach(to: loop)
+        } catch {
+            Log.error("setpoints", "cannot start the slot-change timer: \(error.description)")
+            return false
+        }
         guard config.enabled else {
             Log.info("dso", "DSO link disabled (dso.enabled = false)")
             return true
@@ -96,6 +122,7 @@ public enum EMSWiring {
             try link.start(on: loop)
             keep.append(link)
             dsoConnected = { link.mqtt.isConnected }
+            setpoints.dsoConnected = { link.mqtt.isConnected }
             Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
             return true
         } catch {
@@ -105,16 +132,18 @@ public enum EMSWiring {
     }
 
     public static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
-                                latest: @escaping () -> (Measurement, String)?,
+                                view: @escaping () -> EMSView,
                                 installer: InstallerPages? = nil) -> Bool {
         if config.modbusPort != 0 {
             let limits = TCPServer.Limits(connectionsMax: config.modbusConnectionsMax, inputBytesMax: 2 * ModbusTCPFrame.adusBytesMax,
-                                          outputBytesMax: 0, idleTimeoutMs: config.idleTimeoutMs)
+                                          outputBytesMax: ModbusEMSServer.outputBytesMax, idleTimeoutMs: config.idleTimeoutMs,
+                                          perClientMax: config.clientBudget(connectionsMax: config.modbusConnectionsMax))
             do throws(EMSError) {
                 let s = try ModbusEMSServer(bind: config.bind, port: config.modbusPort, limits: limits,
+                                            image: SetpointRegisters(encoding: config.modbusEncoding, wordOrder: config.modbusWordOrder),
                                             meter: SunSpecMeterImage(deviceId: deviceId, version: pguiVersion),
-                                            refresh: { image in image.update(current: setpoints.current, next: setpoints.next) },
-                                            refreshMeter: { image in image.update(latest()?.0) })
+                                            refresh: { image in image.update(setpoints.snapshot()) },
+                                            refreshMeter: { image in image.update(view().servedSample) })
                 do throws(SystemError) {
                     try s.server.attach(to: loop)
                 } catch {
@@ -122,7 +151,7 @@ public enum EMSWiring {
                     return false
                 }
                 keep.append(s)
-                Log.info("ems", "Modbus TCP server on \(config.bind):\(config.modbusPort) (FC 3/4, set-points 1000/1100/2000/2100, SunSpec meter at 40000)")
+                Log.info("ems", "Modbus TCP server on \(config.bind):\(config.modbusPort) (FC 3/4, set-points 1000/1100/2000/2100 \(config.modbusEncoding.rawValue) \(config.modbusWordOrder.rawValue)-word-first, snapshot at 3000, SunSpec meter at 40000)")
             } catch {
                 Log.error("ems", error.description)
                 return false
@@ -130,37 +159,22 @@ public enum EMSWiring {
         }
         if config.httpPort != 0 {
             let limits = TCPServer.Limits(connectionsMax: config.httpConnectionsMax, inputBytesMax: config.httpHeadBytesMax,
-                                          outputBytesMax: 16_384, idleTimeoutMs: config.idleTimeoutMs)
+                                          outputBytesMax: 16_384, idleTimeoutMs: config.idleTimeoutMs,
+                                          perClientMax: config.clientBudget(connectionsMax: config.httpConnectionsMax))
             var w = JSONWriter(capacity: 1_024)
             do throws(EMSError) {
-                let s = try HTTPEMSServer(bind: config.bind, port: config.httpPort, limits: limits) { path, body, contentType in
+                let s = try HTTPEMSServer(bind: config.bind, port: config.httpPort, limits: limits) { path, body, contentType, headers in
                     if let installer, let status = installer.serve(path, &body, &contentType) { return status }
+                    if let status = EMSHTTPRoutes.answer(path, view(), into: &w, headers: &headers) {
+                        body.append(contentsOf: w.bytes)
+                        return status
+                    }
                     w.reset()
                     w.beginObject()
-                    var status = 404
-                    if path == "/" {
-                        if let c = setpoints.current {
-                            w.field("bspP", c.bspP)
-                            w.field("bspQ", c.bspQ)
-                            status = 200
-                        } else {
-                            w.field("error", "no set-point for the current slot")
-                        }
-                        w.endObject()
-                    } else if path == "/measurements" {
-                        if let (m, id) = latest() {
-                            MeasurementJSON.encode(m, meterId: id, into: &w)
-                            status = 200
-                        } else {
-                            w.field("error", "no measurement yet")
-                            w.endObject()
-                        }
-                    } else {
-                        w.field("error", "no such resource; try GET /, /measurements, /status, /status.html or /metrics")
-                        w.endObject()
-                    }
+                    w.field("error", "no such resource; try GET /, /measurements, /status, /status.html or /metrics")
+                    w.endObject()
                     body.append(contentsOf: w.bytes)
-                    return status
+                    return 404
                 }
                 do throws(SystemError) {
                     try s.server.attach(to: loop)

@@ -59,7 +59,7 @@ final class FootprintLoop {
             failure = "meter: \(error.description)"
             return
         }
-        setpointImage.update(current: setpoints.current, next: setpoints.next)
+        setpointImage.update(setpoints.snapshot())
         meterImage.update(latest)
         if iterations % 10 == 0 { renderInstallerPages(now) }
         if groups.dropped > 0 && failure == nil { failure = "\(groups.dropped) groups dropped (see the log)" }
@@ -72,6 +72,7 @@ final class FootprintLoop {
         w.beginObject()
         w.field("version", Int64(1))
         w.field("id", "bench-\(iterations)")
+        w.field("issued", nowMs)
         w.key("slots")
         w.beginArray()
         for i in Int64(0)..<96 {
@@ -84,7 +85,8 @@ final class FootprintLoop {
         }
         w.endArray()
         w.endObject()
-        let ack = setpoints.receive(w.bytes, source: "bench")
+        setpoints.stage(w.bytes, source: "bench")
+        let ack = setpoints.commit().first ?? []
         let status = (try? JSONParser.parse(ack))?["status"]?.stringValue
         if status != "accepted" && failure == nil {
             failure = "schedule refused: \(String(decoding: ack, as: UTF8.self))"
@@ -142,7 +144,7 @@ extension Bench {
         defer { removeFootprintDir(dir) }
         let config: Config
         do throws(ConfigError) {
-            config = try Config.load(Array("device.id = gw-bench\ndata.dir = \(dir)\nmeter.period_ms = 1000\ngroup.window_s = 10\n".utf8), file: "bench")
+            config = try Config.load(Array("device.id = gw-bench\ndevice.mode = demo\ndata.dir = \(dir)\nmeter.period_ms = 1000\ngroup.window_s = 10\n".utf8), file: "bench")
         } catch {
             printErr("bench footprint: \(error.description)")
             return false

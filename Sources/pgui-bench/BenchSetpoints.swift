@@ -20,12 +20,12 @@ extension Bench {
         let lookup = rate {
             now += 7_919
             if now > (t0 + 604_000) * 1_000 { now = t0 * 1_000 }
-            image.update(current: schedule.current(atMs: now), next: schedule.next(atMs: now))
+            image.update(SetpointSnapshot(current: schedule.current(atMs: now), next: schedule.next(atMs: now)))
             sink &+= image.value(at: SetpointRegisters.pCurrent)
         }
         var copy = [UInt16](repeating: 0, count: 8)
         let copyRate = rate {
-            for i in 0..<8 { copy[i] = image.words[i &* 100 % SetpointRegisters.count] }
+            for i in 0..<8 { copy[i] = image.words[i &* 5 % image.words.count] }
             sink &+= UInt32(copy[0])
         }
         report("setpoints-lookup", subject: "current+next of \(limits.slotsMax) slots + register image", lookup,

@@ -74,7 +74,10 @@ enum Command {
             return nil
         }
         do throws(ConfigError) {
-            return try Config.load(bytes, file: path)
+            let c = try Config.load(bytes, file: path)
+            try c.checkFieldMode()
+            try c.checkEnvironment(SystemConfigEnvironment())
+            return c
         } catch {
             printErr("pgui: configuration error: \(error.description)")
             return nil

@@ -51,6 +51,12 @@ enum Runtime {
             return Exit.failure
         }
         let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
+        let freshness = SampleFreshness(periodMs: config.meter.periodMs, staleAfterPeriods: config.ems.staleAfterPeriods)
+        let emsView = {
+            let age = freshness.ageMs(lastGoodMonoMs: meter.latestGoodMonoMs, nowMonoMs: clock.monotonicMs())
+            return EMSView(setpoints: setpoints.snapshot(), dsoLink: !config.dso.enabled ? .off : EMSWiring.dsoConnected() ? .up : .down,
+                           sample: meter.latest, meterId: meter.meterId, sampleAgeMs: age, sampleStale: freshness.isStale(ageMs: age))
+        }
         var bal: BALLink? = nil
         let installer = InstallerPages(
             snapshot: {
@@ -60,6 +66,10 @@ enum Runtime {
                 s.clockSynced = s.nowMs >= plausibleWallMsMin
                 s.uptimeS = (clock.monotonicMs() - startedMs) / 1_000
                 s.lastSample = meter.latest
+                let v = emsView()
+                s.sampleAgeMs = v.sampleAgeMs
+                s.sampleStale = v.sampleStale
+                s.scheduleAgeS = v.setpoints.scheduleAgeS
                 s.health = appliance.health()
                 s.bal.configured = config.bal.enabled
                 s.bal.connected = bal?.mqtt.isConnected ?? false
@@ -71,8 +81,8 @@ enum Runtime {
                 s.journalFillPermille = j.fillPerMille
                 s.backlogGroups = j.records
                 s.lostGroups = j.lostCount
-                if let c = setpoints.current { s.currentP = c.bspP; s.currentQ = c.bspQ }
-                if let n = setpoints.next { s.nextP = n.bspP; s.nextQ = n.bspQ }
+                if let c = v.setpoints.current { s.currentP = c.bspP; s.currentQ = c.bspQ }
+                if let n = v.setpoints.next { s.nextP = n.bspP; s.nextQ = n.bspQ }
                 s.events = Log.recent
                 return s
             },
@@ -90,12 +100,18 @@ enum Runtime {
                 m.meterInvalid = meter.invalidGaps
                 m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
                 m.loopIterations = loop.iterations
+                let v = emsView()
+                m.meterSampleAgeMs = v.sampleAgeMs ?? -1
+                m.meterStale = v.sampleStale ? 1 : 0
+                m.scheduleAgeS = v.setpoints.scheduleAgeS ?? -1
+                m.dsoConnected = v.dsoLink == .up ? 1 : 0
+                m.scheduleWrites = setpoints.writes
                 MetricsWiring.fill(&m, servers: EMSWiring.keep)
                 return m
             })
         guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
               EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints,
-                              latest: { meter.latest.map { ($0, meter.meterId) } }, installer: installer) else {
+                              view: emsView, installer: installer) else {
             return Exit.failure
         }
         if config.bal.enabled {

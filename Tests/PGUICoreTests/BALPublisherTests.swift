@@ -53,6 +53,7 @@ struct FakeTransport: BALTransport {
         var l = BALPublisherLimits()
         l.inFlightMax = window
         l.drainPerSecondMax = rate
+        l.drainLatencyTargetMs = 0  // these tests pin the fixed-rate lane; AdaptiveDrainTests cover the rest
         return l
     }
 
@@ -225,5 +226,108 @@ struct FakeTransport: BALTransport {
         #expect(v["jwk"]?["kty"]?.stringValue == "EC")
         #expect(v["lost_range"] == .array([.int(10), .int(12)]))
         #expect(v["last_meter_read"] == .null)
+    }
+}
+
+/// The fleet behaviour (docs/fleet.md): a reconnected device starts its backlog slowly, after a
+/// random delay, halves its rate when PUBACKs come back slower than the target and climbs back by a
+/// tenth of the ceiling per second when they are fast. Driven by explicit times: a minute of
+/// draining runs in microseconds.
+@Suite struct AdaptiveDrainTests {
+    func publisher(rate: Int = 100, target: Int64 = 500, jitter: Int64 = 5_000) -> BALPublisher {
+        var l = BALPublisherLimits()
+        l.inFlightMax = 1_000
+        l.drainPerSecondMax = rate
+        l.drainLatencyTargetMs = target
+        l.drainStartJitterMs = jitter
+        return BALPublisher(measurementsTopic: "m", limits: l)
+    }
+
+    @Test func backlogWaitsForTheStartJitterButLiveDataDoesNot() {
+        var store = FakeStore(seqs: Array(1...100))
+        var t = FakeTransport()
+        var p = publisher()
+        p.linkUp(nowMs: 0, drainDelayMs: 3_000)
+        p.pump(nowMs: 2_999, store: &store, transport: &t)
+        #expect(t.sent.isEmpty)
+        store.append(101)
+        p.committed(seq: 101, payload: Array("g101".utf8), store: &store, transport: &t)
+        #expect(t.payloads == ["g101"])
+        p.pump(nowMs: 4_000, store: &store, transport: &t)
+        #expect(t.sent.count == 1 + p.drainStartRate)  // one second at the start rate
+    }
+
+    @Test func delayIsClampedToTheConfiguredJitter() {
+        var store = FakeStore(seqs: Array(1...10))
+        var t = FakeTransport()
+        var p = publisher(jitter: 1_000)
+        p.linkUp(nowMs: 0, drainDelayMs: 60_000)
+        p.pump(nowMs: 2_000, store: &store, transport: &t)
+        #expect(!t.sent.isEmpty)
+    }
+
+    /// Acknowledges everything in flight `latency` ms after `now`.
+    func ackAll(_ p: inout BALPublisher, _ t: FakeTransport, from: Int, _ store: inout FakeStore, at now: Int64) {
+        for s in t.sent[from...] { p.published(token: s.token, store: &store, nowMs: now) }
+    }
+
+    @Test func fastAcksClimbToTheCeilingSlowAcksHalve() {
+        var store = FakeStore(seqs: Array(1...10_000))
+        var t = FakeTransport()
+        var p = publisher(rate: 100, target: 500)
+        p.linkUp(nowMs: 0)
+        #expect(p.drainRate == 20)
+        var now: Int64 = 0
+        // Fast acknowledgements (10 ms) for 10 s: +10/s up to the ceiling of 100.
+        for _ in 0..<100 {
+            now += 100
+            let before = t.sent.count
+            p.pump(nowMs: now, store: &store, transport: &t)
+            ackAll(&p, t, from: before, &store, at: now + 10)
+        }
+        #expect(p.drainRate == 100)
+        // The broker slows down: acknowledgements take 800 ms. One cut per target period, not per ack.
+        let before = t.sent.count
+        now += 100
+        p.pump(nowMs: now, store: &store, transport: &t)
+        ackAll(&p, t, from: before, &store, at: now + 800)
+        #expect(p.drainRate == 50)
+        #expect(p.drainDecreases == 1)
+        now += 1_000
+        let b2 = t.sent.count
+        p.pump(nowMs: now, store: &store, transport: &t)
+        ackAll(&p, t, from: b2, &store, at: now + 800)
+        #expect(p.drainRate == 25)
+        #expect(p.slowestAckMs == 800)
+        // Never below one group per second.
+        for _ in 0..<20 {
+            now += 1_000
+            let b = t.sent.count
+            p.pump(nowMs: now, store: &store, transport: &t)
+            ackAll(&p, t, from: b, &store, at: now + 5_000)
+        }
+        #expect(p.drainRate == 1)
+        #expect(store.acknowledged != nil)  // slow, but nothing is dropped: the watermark still moves
+    }
+
+    @Test func sentRateFollowsTheAdaptiveRate() {
+        var store = FakeStore(seqs: Array(1...10_000))
+        var t = FakeTransport()
+        var p = publisher(rate: 100, target: 500, jitter: 0)
+        p.linkUp(nowMs: 0)
+        // Without acknowledgements the rate stays at the start rate: 20/s, including fractions of a tick
+        // (20 at once on the link coming up, then 20 per second).
+        for i in 1...100 { p.pump(nowMs: Int64(i) * 30, store: &store, transport: &t) }  // 3 s in 30 ms ticks
+        #expect(t.sent.count == 80)
+    }
+
+    @Test func fixedRateWhenTheTargetIsZero() {
+        var store = FakeStore(seqs: Array(1...1_000))
+        var t = FakeTransport()
+        var p = publisher(rate: 100, target: 0, jitter: 0)
+        p.linkUp(nowMs: 0)
+        p.pump(nowMs: 0, store: &store, transport: &t)
+        #expect(t.sent.count == 100)
+        #expect(p.drainRate == 100)
     }
 }

@@ -16,10 +16,10 @@ import Testing
     }
 
     @Test func validBundleIsRewrittenForTheDevice() throws {
-        let plan = try Provisioning.plan(files: [file("pgui.conf", "# site 7\ndevice.id = gw-7\nlog.level = debug\n"), file("provisioning.pub.pem", "PEM")], dataDir: "/data", tag: tag)
+        let plan = try Provisioning.plan(files: [file("pgui.conf", "# site 7\ndevice.id = gw-7\ndevice.mode = demo\nlog.level = debug\n"), file("provisioning.pub.pem", "PEM")], dataDir: "/data", tag: tag)
         #expect(plan.config.device.deviceId == "gw-7")
         #expect(plan.config.device.dataDir == "/data")
-        #expect(String(decoding: plan.configText, as: UTF8.self) == "# installed by pgui provisioning\ndevice.id = gw-7\nlog.level = debug\ndata.dir = /data\n")
+        #expect(String(decoding: plan.configText, as: UTF8.self) == "# installed by pgui provisioning\ndevice.id = gw-7\ndevice.mode = demo\nlog.level = debug\ndata.dir = /data\n")
         #expect(plan.provisioningKey == Array("PEM".utf8))
     }
 
@@ -27,8 +27,8 @@ import Testing
         #expect(planError([file("pgui.conf", "device.id = gw\nbogus = 1\n")]) == ProvisioningError(file: "pgui.conf", line: 2, message: "unknown key 'bogus'"))
         #expect(planError([file("pgui.conf", "device.id = gw\ndata.dir = /elsewhere\n")])?.line == 2)
         #expect(planError([])?.message == "no pgui.conf in the bundle")
-        #expect(planError([file("pgui.conf", "device.id = gw\n"), file("evil.sh", "x")])?.file == "evil.sh")
-        #expect(planError([file("pgui.conf", "device.id = gw\n"), file("unused.pem", "x")])?.message == "file is not referenced by pgui.conf")
+        #expect(planError([file("pgui.conf", "device.id = gw\ndevice.mode = demo\n"), file("evil.sh", "x")])?.file == "evil.sh")
+        #expect(planError([file("pgui.conf", "device.id = gw\ndevice.mode = demo\n"), file("unused.pem", "x")])?.message == "file is not referenced by pgui.conf")
         let big = ProvisioningFile(name: "pgui.conf", bytes: [UInt8](repeating: 32, count: Provisioning.fileBytesMax + 1))
         #expect(planError([big])?.message.contains("limit is 65536") == true)
     }

@@ -82,7 +82,7 @@ class RefBAL:
 
 
 def device_conf(path, data, broker, extra=""):
-    path.write_text(f"device.id = gw-bench\ndata.dir = {data}\nems.modbus_port = 0\nems.http_port = 0\n"
+    path.write_text(f"device.id = gw-bench\ndevice.mode = demo\ndata.dir = {data}\nems.modbus_port = 0\nems.http_port = 0\n"
                     f"bal.enabled = true\nbal.uris = {broker.uri}\nbal.ca_file = {broker.ca_file}\n"
                     f"bal.username = gw-bench\nbal.password = gw-secret\nbal.reconnect_min_ms = 200\n"
                     f"bal.reconnect_max_ms = 1000\n" + extra)
@@ -110,7 +110,9 @@ def drain(arch, tmp, broker, groups):
     # Default geometry (window 10 s, 48 h ring, default record size); fill with batched syncs, which
     # is the only difference from a ring `pgui run` fills during an outage (faster to prepare).
     conf = device_conf(tmp / f"drain-{arch}.conf", data, broker,
-                       "journal.sync = every-n\njournal.sync_every_n = 64\nbal.drain_per_s = 10000\n")
+                       "journal.sync = every-n\njournal.sync_every_n = 64\nbal.drain_per_s = 10000\n"
+                       # The raw drain capacity: the adaptive ramp (docs/fleet.md) is measured by make fleet.
+                       "bal.drain_latency_target_ms = 0\nbal.drain_start_jitter_ms = 0\n")
     t = time.monotonic()
     r = subprocess.run(EMU[arch] + [str(OUT / arch / "pgui"), "journal", "fill-groups", str(data), "--config", str(conf),
                                     "--count", str(groups)], capture_output=True, text=True, timeout=600)

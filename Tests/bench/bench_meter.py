@@ -33,7 +33,7 @@ def main():
                 if not binary.exists():
                     continue
                 conf = tmp / f"{arch}.conf"
-                conf.write_text(f"device.id = bench\ndata.dir = {tmp / 'data'}\nmeter.kind = modbus-tcp\n"
+                conf.write_text(f"device.id = bench\ndevice.mode = demo\ndata.dir = {tmp / 'data'}\nmeter.kind = modbus-tcp\n"
                                 f"meter.host = 127.0.0.1\nmeter.port = {port}\nmeter.period_ms = 100\n"
                                 "group.window_s = 1\nmeter.timeout_ms = 500\n")
                 proc = subprocess.Popen(EMU[arch] + [str(binary), "run", "--config", str(conf)],

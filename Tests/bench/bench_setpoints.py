@@ -104,7 +104,7 @@ def start_pgui(tmp, extra=""):
     sched = tmp / "s.json"
     sched.write_bytes(message([(slot_start(), -1500, 200), (slot_start() + 900, 1, 1)]))
     conf = tmp / "pgui.conf"
-    conf.write_text(f"device.id = gw-bench\ndata.dir = {data}\nlog.level = warn\nems.bind = 127.0.0.1\n"
+    conf.write_text(f"device.id = gw-bench\ndevice.mode = demo\ndata.dir = {data}\nlog.level = warn\nems.bind = 127.0.0.1\n"
                     f"ems.modbus_port = {mp}\nems.http_port = {hp}\nems.http_connections_max = 128\n"
                     f"dso.schedule_file = {sched}\n" + extra)
     p = subprocess.Popen([str(PGUI), "run", "--config", str(conf)], stderr=subprocess.PIPE, text=True)

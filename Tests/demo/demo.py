@@ -2,7 +2,8 @@
 """`make demo`: PGUI (x86_64 firmware) with the simulated meter against a real local mosquitto with
 TLS (throwaway CA), the reference BAL verifying every signed group, and a DSO simulator publishing a
 schedule; the current set-point is read back over Modbus TCP (mbpoll) and HTTP (curl).
-Ctrl-C stops everything; DEMO_SECONDS stops it after that many seconds."""
+Runs until Ctrl-C (SIGINT) or SIGTERM; DEMO_SECONDS > 0 stops it after that many seconds (unset or
+0: no deadline)."""
 import os
 import pathlib
 import shutil
@@ -32,7 +33,12 @@ def pump(proc, prefix, keep=lambda line: True):
             print(f"{prefix} {line.rstrip()}", flush=True)
 
 
+def _stop(signo, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, _stop)
     shutil.rmtree(DEMO, ignore_errors=True)
     (DEMO / "data").mkdir(parents=True)
     for port in (HTTP_PORT, MODBUS_PORT):
@@ -62,6 +68,8 @@ def main():
         conf = DEMO / "pgui.conf"
         conf.write_text(f"""# Demo configuration (docs/config.md lists every key).
 device.id = {DEVICE}
+# A demonstration: the simulated meter is refused by a field device (the default mode).
+device.mode = demo
 data.dir = {DEMO / 'data'}
 {meter_lines}meter.period_ms = 1000
 group.window_s = 5
@@ -92,7 +100,8 @@ ems.modbus_port = {MODBUS_PORT}
         dso.publish(f"dso/v1/{DEVICE}/setpoints", message([(s, 100, 100), (s + 900, -2500, 300)], msg_id="demo-1"),
                     qos=1).wait_for_publish(10)
         print(f"[DSO ] schedule published: current slot P=100 W Q=100 var, next slot P=-2500 W Q=300 var", flush=True)
-        deadline = time.monotonic() + float(os.environ.get("DEMO_SECONDS", "0") or "inf")
+        seconds = float(os.environ.get("DEMO_SECONDS", "") or "0")
+        deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
         while time.monotonic() < deadline and gw.poll() is None:
             time.sleep(5)
             http = subprocess.run(["curl", "-s", "-w", " (HTTP %{http_code})", f"http://127.0.0.1:{HTTP_PORT}/"],
@@ -101,8 +110,10 @@ ems.modbus_port = {MODBUS_PORT}
                                  "-c", "1", "-1", "-0", "127.0.0.1"], capture_output=True, text=True).stdout
             value = next((l.split(":", 1)[1].strip() for l in mb.splitlines() if l.startswith("[1000]")), "?")
             print(f"[EMS ] GET / -> {http.strip()}   Modbus 1000 (bspP current, int32) -> {value}", flush=True)
+        if gw.poll() is not None:
+            print(f"[demo] pgui exited with {gw.returncode}", flush=True)
     except KeyboardInterrupt:
-        pass
+        print("[demo] Ctrl-C", flush=True)
     finally:
         for p in reversed(procs):
             if p.poll() is None:

@@ -46,6 +46,11 @@ def config(tmp_path):
         # collide with other runs on the same machine.
         if base:
             text += "".join(f"ems.{k} = 0\n" for k in ("modbus_port", "http_port") if f"ems.{k}" not in extra)
+            # device.mode = demo: the tests run the simulated meter and often no BAL or DSO link,
+            # which a field device (the default mode) refuses (docs/config.md). Appended, so the
+            # line numbers of `extra` stay 3, 4, ...
+            if "device.mode" not in extra:
+                text += "device.mode = demo\n"
         path = tmp_path / name
         path.write_text(text)
         return path

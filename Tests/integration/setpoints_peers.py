@@ -26,9 +26,19 @@ def slot_start(now=None, slot_s=900, margin_s=30):
     return int(now) // slot_s * slot_s
 
 
-def message(slots, msg_id="m1", version=1, duration=900):
+_last_issued = [0]
+
+
+def issued_now():
+    """UTC ms, strictly increasing within this process (PGUI refuses a schedule not issued after the
+    one in force: docs/setpoints.md)."""
+    _last_issued[0] = max(int(time.time() * 1000), _last_issued[0] + 1)
+    return _last_issued[0]
+
+
+def message(slots, msg_id="m1", version=1, duration=900, issued=None):
     """slots: [(start, bspP, bspQ)] -> bytes of a DSO schedule message."""
-    return json.dumps({"version": version, "id": msg_id, "slots": [
+    return json.dumps({"version": version, "id": msg_id, "issued": issued_now() if issued is None else issued, "slots": [
         {"start": s, "duration": duration, "bspP": p, "bspQ": q} for s, p, q in slots]}).encode()
 
 

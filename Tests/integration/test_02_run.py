@@ -49,7 +49,8 @@ def test_sigterm_and_sigint_stop_within_a_second(fw, config):
 
 def test_missing_data_directory_fails_clearly(fw, tmp_path):
     path = tmp_path / "c.conf"
-    path.write_text(f"device.id = gw\ndata.dir = {tmp_path}/absent\n")
+    path.write_text(f"device.id = gw\ndevice.mode = demo\ndata.dir = {tmp_path}/absent\n")
     r = fw.run("run", "--config", path)
-    assert r.returncode == 1
-    assert f"data directory {tmp_path}/absent does not exist" in r.stderr
+    # A configuration error since issue 14: `pgui check` and start-up both check data.dir (exit 2).
+    assert r.returncode == 2
+    assert f"{path}:3: data.dir: {tmp_path}/absent does not exist or is not a folder" in r.stderr

@@ -144,7 +144,9 @@ def test_foreign_folder_other_geometry_and_reset(fw, tmp_path):
 def test_run_preallocates_the_journal_and_checks_config(fw, config, tmp_path):
     if fw.arch != "x86_64":
         pytest.skip("the 48 h ring is created once per arch elsewhere; config checks are arch-independent")
-    path = config("journal.record_bytes_max = 200\n")
+    # 992 + 32 = one 1024-byte slot; since issue 14 a record smaller than the smallest signed group
+    # of the window (715 bytes for 10 samples) is a configuration error.
+    path = config("journal.record_bytes_max = 992\n")
     proc = fw.start("run", "--config", path)
     try:
         deadline = time.monotonic() + 30
@@ -154,15 +156,15 @@ def test_run_preallocates_the_journal_and_checks_config(fw, config, tmp_path):
             lines.append(line)
             if "started" in line or not line:
                 break
-        assert any("journal: " in l and "ring of 17344 slots of 512 bytes" in l for l in lines), "".join(lines)
+        assert any("journal: " in l and "ring of 17344 slots of 1024 bytes" in l for l in lines), "".join(lines)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     ring = tmp_path / "data" / "journal" / "journal.ring"
-    assert ring.stat().st_size == 4096 + 17344 * 512
+    assert ring.stat().st_size == 4096 + 17344 * 1024
     # The same data folder with another geometry: refused at start-up, ring untouched.
     before = digest(ring)
-    r = fw.run("run", "--config", config("journal.record_bytes_max = 1000\n", name="b.conf"))
+    r = fw.run("run", "--config", config("journal.record_bytes_max = 2000\n", name="b.conf"))
     assert r.returncode == 1 and "refusing to start" in r.stderr
     assert digest(ring) == before
     r = fw.run("check", "--config", config("journal.retention_hours = 47\n", name="c.conf"))

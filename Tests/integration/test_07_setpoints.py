@@ -121,7 +121,8 @@ def test_http_errors(fw, config, tmp_path, x86_only):
         assert gw.curl("/", "-X", "POST")[0] == 405
         assert gw.curl("/", "-X", "DELETE")[0] == 405
         assert gw.curl("/nope")[0] == 404
-        assert raw_http(p, b"HEAD / HTTP/1.1\r\n\r\n") == 404
+        assert raw_http(p, b"HEAD / HTTP/1.1\r\nHost: gw\r\n\r\n") == 404
+        assert raw_http(p, b"HEAD / HTTP/1.1\r\n\r\n") == 400  # HTTP/1.1 needs Host (RFC 9112 3.2)
         assert raw_http(p, b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 600 + b"\r\n\r\n") == 431
         assert raw_http(p, b"GET / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789") == 413
         assert raw_http(p, b"GET / SPDY/9\r\n\r\n") == 400
@@ -135,7 +136,7 @@ def test_http_errors(fw, config, tmp_path, x86_only):
 def test_modbus_malformed_frames_and_connection_limit(fw, config, tmp_path, x86_only):
     s = slot_start()
     gw = Gateway(fw, config, schedule=message([(s, 5, 6)]), tmp=tmp_path,
-                 extra="ems.modbus_connections_max = 4\nems.idle_timeout_ms = 1500\n")
+                 extra="ems.modbus_connections_max = 4\nems.client_connections_max = 4\nems.idle_timeout_ms = 1500\n")
     port = gw.modbus_port
     try:
         # Bad protocol id and an oversized MBAP length: the connection is dropped.
@@ -151,21 +152,19 @@ def test_modbus_malformed_frames_and_connection_limit(fw, config, tmp_path, x86_
             while len(got) < 3 * 13:
                 got += c.recv(100)
             assert [got[i * 13 + 1] for i in range(3)] == [1, 2, 3]
-        # Fill every slot; the next connection is closed at once; a client still gets in after
-        # idle connections time out.
+        # Fill every slot with connections that send nothing: a new client is served at once, the
+        # oldest idle connection makes room (issue 14; it used to be refused until the idle timeout).
         held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
         time.sleep(0.3)
-        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
-        assert extra.recv(10) == b""
-        extra.close()
-        time.sleep(2.5)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
             assert int32(modbus_read(c, 1000)) == 5
+        assert held[0].recv(10) == b""
+        time.sleep(2.5)
         for h in held:
             h.close()
     finally:
         log = gw.stop()
-    assert "connection slots are busy" in log
+    assert "to make room for a new one" in log
     assert "completed no request within 1500 ms" in log
     assert "malformed frame" in log
 

@@ -23,6 +23,7 @@ def test_status_page_and_metrics(fw, config, tmp_path):
         assert code == 200, body
         st = json.loads(body)
         assert st["device"] == "gw-test" and st["health"] == "ok"
+        assert st["setpoint"].pop("schedule_age_s") >= 0  # issue 14: the schedule's age
         assert st["setpoint"] == {"current_p_w": 1500, "current_q_var": -200, "next_p_w": 0, "next_q_var": 0}
         assert st["meter"]["last_sample"] is not None
         assert st["bal"]["configured"] is False

@@ -42,7 +42,7 @@ def data(tmp_path):
 
 def test_first_provisioning_then_signed_reprovisioning(fw, tmp_path, data):
     operator = ec.generate_private_key(ec.SECP256R1())
-    first = {"pgui.conf": b"device.id = gw-prov\nlog.level = debug\n", "provisioning.pub.pem": pem_public(operator)}
+    first = {"pgui.conf": b"device.id = gw-prov\ndevice.mode = demo\nlog.level = debug\n", "provisioning.pub.pem": pem_public(operator)}
     s1 = stick(tmp_path, "s1", first)
     r = fw.run("provision", s1, "--data", data)
     assert r.returncode == 0, r.stderr
@@ -54,7 +54,7 @@ def test_first_provisioning_then_signed_reprovisioning(fw, tmp_path, data):
 
     # Unsigned re-provisioning is refused and changes nothing.
     before = (data / "pgui.conf").read_bytes()
-    second = {"pgui.conf": b"device.id = gw-prov\nlog.level = warn\n"}
+    second = {"pgui.conf": b"device.id = gw-prov\ndevice.mode = demo\nlog.level = warn\n"}
     s2 = stick(tmp_path, "s2", second)
     r = fw.run("provision", s2, "--data", data)
     assert r.returncode == 1
@@ -88,7 +88,7 @@ def test_errors_have_file_and_line_and_keep_the_old_config(fw, tmp_path, data):
 
 
 def test_first_provisioning_requires_the_operator_key(fw, tmp_path, data):
-    s = stick(tmp_path, "nokey", {"pgui.conf": b"device.id = gw\n"})
+    s = stick(tmp_path, "nokey", {"pgui.conf": b"device.id = gw\ndevice.mode = demo\n"})
     r = fw.run("provision", s, "--data", data)
     assert r.returncode == 1
     assert "must include provisioning.pub.pem" in r.stderr
@@ -125,7 +125,7 @@ def check_receipt(receipt, device):
 
 def test_receipt_carries_the_public_identity_and_a_csr(fw, tmp_path, data):
     operator = ec.generate_private_key(ec.SECP256R1())
-    first = {"pgui.conf": b"device.id = gw-rcpt\n", "provisioning.pub.pem": pem_public(operator)}
+    first = {"pgui.conf": b"device.id = gw-rcpt\ndevice.mode = demo\n", "provisioning.pub.pem": pem_public(operator)}
     s1 = stick(tmp_path, "s1", first)
     r = fw.run("provision", s1, "--data", data)
     assert r.returncode == 0, r.stderr
@@ -145,7 +145,7 @@ def test_receipt_carries_the_public_identity_and_a_csr(fw, tmp_path, data):
 
     # Re-provisioning keeps the device key and the pending client key (the CSR may differ in its
     # signature, never in its key), so an operator can re-read a receipt without re-enrolling.
-    second = {"pgui.conf": b"device.id = gw-rcpt\nlog.level = warn\n"}
+    second = {"pgui.conf": b"device.id = gw-rcpt\ndevice.mode = demo\nlog.level = warn\n"}
     s2 = stick(tmp_path, "s2", {**second, "pgui.sig": sign(operator, second)})
     r = fw.run("provision", s2, "--data", data)
     assert r.returncode == 0, r.stderr

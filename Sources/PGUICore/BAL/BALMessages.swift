@@ -91,6 +91,8 @@ public struct BALLinkState: Equatable {
     public var inFlight: Int64 = 0
     public var inFlightMax: Int64 = 0
     public var drainPerSecondMax: Int64 = 0
+    /// The adaptive backlog rate in use now (≤ drainPerSecondMax; docs/fleet.md).
+    public var drainRate: Int64 = 0
 
     public init() {}
 
@@ -102,6 +104,7 @@ public struct BALLinkState: Equatable {
         w.field("inflight", inFlight)
         w.field("inflight_max", inFlightMax)
         w.field("drain_per_s", drainPerSecondMax)
+        w.field("drain_rate_per_s", drainRate)
         w.endObject()
     }
 }

@@ -27,7 +27,17 @@ public protocol BALTransport {
 
 public struct BALPublisherLimits {
     public var inFlightMax = 16
+    /// The backlog lane's ceiling (`bal.drain_per_s`). The rate actually used adapts below it.
     public var drainPerSecondMax = 50
+    /// Adaptive drain (docs/fleet.md): a PUBACK slower than this means the broker (or the path to
+    /// it) is queueing, so the backlog rate is halved; faster acknowledgements raise it again by a
+    /// tenth of the ceiling per second (AIMD, as TCP does for the same reason). 0 = fixed rate.
+    public var drainLatencyTargetMs: Int64 = 1_000
+    /// After a (re)connect the backlog lane waits a random 0…this long before its first publish
+    /// (the live lane does not wait), so a fleet that reconnects together does not start draining
+    /// in the same second. Off by default (a lone gateway keeps its backlog strictly ahead of live
+    /// groups); docs/fleet.md gives the value for fleets.
+    public var drainStartJitterMs: Int64 = 0
     /// Bound on sequence numbers acknowledged above the watermark (live lane during a drain).
     public var ackedAboveMax = 4_096
     public init() {}
@@ -42,11 +52,22 @@ public struct BALPublisher {
     public private(set) var watermark: UInt64?
     /// Last sequence sent on the backlog lane since (re)connecting.
     private var cursor: UInt64?
-    private var inFlight: [(token: Int32, seq: UInt64)] = []
+    private var inFlight: [(token: Int32, seq: UInt64, sentMs: Int64, backlog: Bool)] = []
     private var ackedAbove: Set<UInt64> = []
     private var liveSent: Set<UInt64> = []
     private var drainTokens: Int = 0
     private var lastRefillMs: Int64 = 0
+    /// The adaptive backlog rate (groups/s), between 1 and `limits.drainPerSecondMax`.
+    public private(set) var drainRate: Int = 0
+    /// No backlog publish before this monotonic time (the start jitter after a reconnect).
+    private var drainNotBeforeMs: Int64 = 0
+    /// A decrease at most once per latency target, so one burst of slow acknowledgements (all sent
+    /// before the first decrease took effect) halves the rate once, not once per acknowledgement.
+    private var lastDecreaseMs: Int64? = nil
+    private var lastIncreaseMs: Int64 = 0
+    /// The slowest PUBACK of the backlog lane since the last rate step, and how often the rate was cut.
+    public private(set) var slowestAckMs: Int64 = 0
+    public private(set) var drainDecreases: UInt64 = 0
 
     public private(set) var publishedCount: UInt64 = 0
     public private(set) var ackedCount: UInt64 = 0
@@ -61,14 +82,27 @@ public struct BALPublisher {
 
     public var inFlightCount: Int { inFlight.count }
 
-    /// CONNACK success (and the birth message has been queued by the caller).
-    public mutating func linkUp(nowMs: Int64) {
+    /// The rate a (re)connected link starts its backlog at: a fifth of the ceiling (at least 1), so
+    /// a fleet coming back together probes the broker before it reaches full speed.
+    public var drainStartRate: Int { max(1, limits.drainPerSecondMax / 5) }
+
+    /// CONNACK success (and the birth message has been queued by the caller). `drainDelayMs` is the
+    /// caller's random draw from 0…`limits.drainStartJitterMs` (randomness stays outside the core).
+    public mutating func linkUp(nowMs: Int64, drainDelayMs: Int64 = 0) {
         connected = true
         cursor = watermark
         inFlight.removeAll(keepingCapacity: true)
         liveSent.removeAll(keepingCapacity: true)
-        drainTokens = limits.drainPerSecondMax
-        lastRefillMs = nowMs
+        let adaptive = limits.drainLatencyTargetMs > 0
+        drainRate = adaptive ? drainStartRate : limits.drainPerSecondMax
+        drainNotBeforeMs = nowMs + max(0, min(drainDelayMs, limits.drainStartJitterMs))
+        // Without a start delay the first second's budget is there at once, so the backlog goes out
+        // in the same loop turn as the birth message, before any live group can overtake it.
+        drainTokens = drainNotBeforeMs == nowMs ? drainRate : 0
+        lastRefillMs = drainNotBeforeMs
+        lastIncreaseMs = drainNotBeforeMs
+        lastDecreaseMs = nil
+        slowestAckMs = 0
     }
 
     /// Connection lost: everything in flight will be sent again from the watermark.
@@ -83,14 +117,14 @@ public struct BALPublisher {
         guard connected, inFlight.count < limits.inFlightMax else { return }
         if let c = cursor, seq <= c { return }  // the backlog lane already sent it
         guard let token = transport.publish(topic: measurementsTopic, payload: payload, retained: false) else { return }
-        inFlight.append((token, seq))
+        inFlight.append((token, seq, 0, false))
         liveSent.insert(seq)
         publishedCount += 1
     }
 
     /// Sends backlog records while the window and the drain budget allow. Call on every loop tick.
     public mutating func pump<S: GroupStore, T: BALTransport>(nowMs: Int64, store: inout S, transport: inout T) {
-        guard connected else { return }
+        guard connected, nowMs >= drainNotBeforeMs else { return }
         refill(nowMs)
         while inFlight.count < limits.inFlightMax, drainTokens > 0, let record = store.next(after: cursor) {
             if ackedAbove.contains(record.seq) || liveSent.contains(record.seq) {
@@ -98,7 +132,7 @@ public struct BALPublisher {
                 continue
             }
             guard let token = transport.publish(topic: measurementsTopic, payload: record.payload, retained: false) else { return }
-            inFlight.append((token, record.seq))
+            inFlight.append((token, record.seq, nowMs, true))
             cursor = record.seq
             drainTokens -= 1
             publishedCount += 1
@@ -106,11 +140,13 @@ public struct BALPublisher {
     }
 
     /// PUBACK for `token`. Returns the sequence it carried (nil for an unknown token: e.g. the
-    /// birth message, or a publish from before a reconnect).
+    /// birth message, or a publish from before a reconnect). With `nowMs`, a backlog publish's
+    /// acknowledgement time steers the adaptive drain rate.
     @discardableResult
-    public mutating func published<S: GroupStore>(token: Int32, store: inout S) -> UInt64? {
+    public mutating func published<S: GroupStore>(token: Int32, store: inout S, nowMs: Int64? = nil) -> UInt64? {
         guard let i = inFlight.firstIndex(where: { $0.token == token }) else { return nil }
         let seq = inFlight[i].seq
+        if let nowMs, inFlight[i].backlog { adapt(latencyMs: nowMs - inFlight[i].sentMs, nowMs: nowMs) }
         inFlight.remove(at: i)
         ackedCount += 1
         if ackedAbove.count < limits.ackedAboveMax { ackedAbove.insert(seq) }
@@ -147,13 +183,37 @@ public struct BALPublisher {
         return seq > 0 && seq - 1 > w ? seq - 1 : w
     }
 
+    /// AIMD on the acknowledgement time of backlog publishes (`drainLatencyTargetMs`).
+    private mutating func adapt(latencyMs: Int64, nowMs: Int64) {
+        let target = limits.drainLatencyTargetMs
+        guard target > 0 else { return }
+        slowestAckMs = max(slowestAckMs, latencyMs)
+        if latencyMs > target {
+            if let last = lastDecreaseMs, nowMs - last < target { return }
+            drainRate = max(1, drainRate / 2)
+            drainTokens = min(drainTokens, drainRate)
+            lastDecreaseMs = nowMs
+            lastIncreaseMs = nowMs
+            drainDecreases += 1
+        } else if nowMs - lastIncreaseMs >= 1_000 {
+            drainRate = min(limits.drainPerSecondMax, drainRate + max(1, limits.drainPerSecondMax / 10))
+            lastIncreaseMs = nowMs
+        }
+    }
+
     private mutating func refill(_ nowMs: Int64) {
         let elapsed = nowMs - lastRefillMs
         guard elapsed > 0 else { return }
-        let add = Int(elapsed * Int64(limits.drainPerSecondMax) / 1_000)
-        if add > 0 {
-            drainTokens = min(limits.drainPerSecondMax, drainTokens + add)
+        let rate = Int64(max(1, drainRate))
+        let add = Int(elapsed * rate / 1_000)
+        guard add > 0 else { return }
+        if drainTokens + add >= Int(rate) {
+            drainTokens = Int(rate)
             lastRefillMs = nowMs
+        } else {
+            drainTokens += add
+            // Keep the remainder: at 3 groups/s a 100 ms tick adds 0.3 each time, which must not be lost.
+            lastRefillMs += Int64(add) * 1_000 / rate
         }
     }
 }

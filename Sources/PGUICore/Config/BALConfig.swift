@@ -14,6 +14,10 @@ public struct BALConfig: ConfigSection, Equatable {
     public var reconnectMaxMs: Int64
     public var inFlightMax: Int64
     public var drainPerSecondMax: Int64
+    /// Adaptive drain (docs/fleet.md): PUBACK time above which the backlog rate halves; 0 = fixed rate.
+    public var drainLatencyTargetMs: Int64
+    /// Random delay 0…this before a reconnected link starts its backlog (live groups do not wait).
+    public var drainStartJitterMs: Int64
     public var statusIntervalS: Int64
 
     public static let schema: [ConfigKeySpec] = [
@@ -29,6 +33,8 @@ public struct BALConfig: ConfigSection, Equatable {
         ConfigKeySpec("bal.reconnect_max_ms", .integer(min: 100, max: 3_600_000), default: "60000"),
         ConfigKeySpec("bal.inflight_max", .integer(min: 1, max: 256), default: "16"),
         ConfigKeySpec("bal.drain_per_s", .integer(min: 1, max: 10_000), default: "50"),
+        ConfigKeySpec("bal.drain_latency_target_ms", .integer(min: 0, max: 60_000), default: "1000"),
+        ConfigKeySpec("bal.drain_start_jitter_ms", .integer(min: 0, max: 600_000), default: "0"),
         ConfigKeySpec("bal.status_interval_s", .integer(min: 10, max: 86_400), default: "60"),
     ]
 
@@ -45,6 +51,8 @@ public struct BALConfig: ConfigSection, Equatable {
         reconnectMaxMs = v.int("bal.reconnect_max_ms")
         inFlightMax = v.int("bal.inflight_max")
         drainPerSecondMax = v.int("bal.drain_per_s")
+        drainLatencyTargetMs = v.int("bal.drain_latency_target_ms")
+        drainStartJitterMs = v.int("bal.drain_start_jitter_ms")
         statusIntervalS = v.int("bal.status_interval_s")
         try v.checkMQTTLink(prefix: "bal", enabled: enabled, uris: uris)
     }

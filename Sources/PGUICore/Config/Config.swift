@@ -101,6 +101,8 @@ public struct Config {
     public var dso: DSOConfig
     public var ems: EMSConfig
     public var bal: BALConfig
+    /// The validated values with their lines, for checks that run after loading (environment).
+    public var source: ConfigValues? = nil
 
     /// Every key PGUI understands. A `prefix.*` entry accepts any key under the prefix.
     public static var schema: [ConfigKeySpec] {
@@ -133,10 +135,12 @@ public struct Config {
             values[spec.key] = (d, 0)
         }
         let v = ConfigValues(file: file, values: values)
-        return Config(
+        let c = Config(
             device: try DeviceConfig(v), meter: try MeterConfig(v), identity: try IdentityConfig(v),
             group: try GroupConfig(v), appliance: try ApplianceConfig(v), journal: try JournalConfig(v),
-            dso: try DSOConfig(v), ems: try EMSConfig(v), bal: try BALConfig(v))
+            dso: try DSOConfig(v), ems: try EMSConfig(v), bal: try BALConfig(v), source: v)
+        try c.checkGroupFitsJournal(v)
+        return c
     }
 
     static func isPattern(_ key: String) -> Bool { key.utf8.last == 42 }  // "*"

@@ -1,7 +1,8 @@
 /// `GET /measurements` body (docs/ems.md): the latest meter sample in the fixed integer units of
-/// `Measurement`; absent quantities are null.
+/// `Measurement`; absent quantities are null. `stale` is always false here (a stale sample is
+/// answered with 503) and `ageMs` says how long ago it reached the gateway.
 public enum MeasurementJSON {
-    public static func encode(_ m: Measurement, meterId: String, into w: inout JSONWriter) {
+    public static func encode(_ m: Measurement, meterId: String, ageMs: Int64 = 0, into w: inout JSONWriter) {
         w.reset()
         w.beginObject()
         w.field("version", Int64(1))
@@ -9,6 +10,8 @@ public enum MeasurementJSON {
         w.field("timestampMs", m.timestampMs)
         w.field("time", UTC.format(ms: m.timestampMs))
         w.field("quality", Int64(m.quality.rawValue))
+        w.field("stale", false)
+        w.field("ageMs", ageMs)
         w.field("activePowerW", m.activePowerW)
         w.field("reactivePowerVar", m.reactivePowerVar)
         w.field("apparentPowerVa", m.apparentPowerVa)

@@ -124,6 +124,7 @@ public enum Provisioning {
         let config: Config
         do throws(ConfigError) {
             config = try Config.load(entries, file: configName)
+            try config.checkFieldMode()
         } catch {
             throw ProvisioningError(error)
         }

@@ -29,6 +29,19 @@ public struct Metrics {
     /// Heap bytes handed out by malloc (glibc mallinfo2); -1 when unknown.
     public var heapInUseBytes: Int64 = -1
     public var loopIterations: UInt64 = 0
+    /// Age of the last good meter sample in ms; -1 = none yet (the metric is then left out).
+    public var meterSampleAgeMs: Int64 = -1
+    /// 1 while the sample is stale (HTTP 503, SunSpec block not implemented).
+    public var meterStale: Int64 = 0
+    /// Seconds since the schedule in force was issued; -1 = none (left out).
+    public var scheduleAgeS: Int64 = -1
+    /// 1 while the DSO link is connected.
+    public var dsoConnected: Int64 = 0
+    /// Connections closed to make room for a new one (eviction, per-client budget).
+    public var modbusEvicted: UInt64 = 0
+    public var httpEvicted: UInt64 = 0
+    /// Atomic writes of the schedule file (one per loop turn that accepted schedules).
+    public var scheduleWrites: UInt64 = 0
 
     public init() {}
 
@@ -55,6 +68,13 @@ public struct Metrics {
         gauge(&out, "pgui_resident_memory_kib", "Resident set size in KiB", rssKiB)
         if heapInUseBytes >= 0 { gauge(&out, "pgui_heap_in_use_bytes", "Heap bytes allocated by malloc (glibc mallinfo2)", heapInUseBytes) }
         counter(&out, "pgui_loop_iterations_total", "Event loop iterations", loopIterations)
+        if meterSampleAgeMs >= 0 { gauge(&out, "pgui_meter_sample_age_ms", "Age of the last good meter sample in ms", meterSampleAgeMs) }
+        gauge(&out, "pgui_meter_stale", "1 while the last good meter sample is stale (EMS gets 503 / not implemented)", meterStale)
+        if scheduleAgeS >= 0 { gauge(&out, "pgui_schedule_age_seconds", "Seconds since the set-point schedule in force was issued", scheduleAgeS) }
+        gauge(&out, "pgui_dso_connected", "1 while the DSO link is connected", dsoConnected)
+        counter(&out, "pgui_modbus_connections_evicted_total", "EMS Modbus TCP connections closed to make room (idle, slow or over the per-client budget)", modbusEvicted)
+        counter(&out, "pgui_schedule_writes_total", "Atomic writes of the set-point schedule (one per loop turn with accepted schedules)", scheduleWrites)
+        counter(&out, "pgui_http_connections_evicted_total", "EMS HTTP connections closed to make room (idle, slow or over the per-client budget)", httpEvicted)
     }
 
     private func counter(_ out: inout [UInt8], _ name: String, _ help: String, _ v: UInt64) {

@@ -45,6 +45,11 @@ public struct StatusSnapshot {
     public var clockSynced = false
     public var uptimeS: Int64 = 0
     public var lastSample: Measurement? = nil
+    /// Age of the last good sample (ms) and whether the EMS is told it is stale (docs/ems.md).
+    public var sampleAgeMs: Int64? = nil
+    public var sampleStale = false
+    /// Seconds since the schedule in force was issued by the DSO; nil = no schedule.
+    public var scheduleAgeS: Int64? = nil
     public var bal = LinkState(name: "BAL")
     public var dso = LinkState(name: "DSO")
     public var journalFillPermille: Int64 = 0
@@ -75,6 +80,8 @@ public struct StatusSnapshot {
         w.key("meter")
         w.beginObject()
         w.field("last_sample", lastSample?.timestampMs)
+        w.field("age_ms", sampleAgeMs)
+        w.field("stale", sampleStale)
         w.field("p_w", lastSample?.activePowerW)
         w.field("q_var", lastSample?.reactivePowerVar)
         w.field("energy_import_wh", lastSample?.energyImportWh)
@@ -101,6 +108,7 @@ public struct StatusSnapshot {
         w.field("current_q_var", currentQ)
         w.field("next_p_w", nextP)
         w.field("next_q_var", nextQ)
+        w.field("schedule_age_s", scheduleAgeS)
         w.endObject()
         w.key("recent_events")
         w.beginArray()

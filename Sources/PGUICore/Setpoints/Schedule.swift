@@ -36,6 +36,10 @@ public struct ScheduleLimits: Equatable, Sendable {
 
     /// Slots one message (and the stored schedule) may hold: the horizon plus the current slot.
     public var slotsMax: Int { Int(horizonS / slotS) + 1 }
+    /// How far ahead of the device clock a message's `issued` may be: clock skew between the DSO
+    /// platform and an NTP-synchronised gateway is seconds; a time beyond this would lock out every
+    /// later schedule, so it is refused (`issued_in_future`).
+    public var issuedSkewMaxMs: Int64 = 300_000
 }
 
 /// Why a message was rejected: a stable machine-readable code and a sentence for people.
@@ -52,13 +56,19 @@ public struct ScheduleError: Error, Equatable {
 public struct SetpointMessage: Equatable {
     public static let version: Int64 = 1
     public static let idBytesMax = 64
+    /// Latest `issued` a message may carry (9999-12-31T23:59:59.999Z).
+    public static let issuedMsMax: Int64 = 253_402_300_799_999
     /// The sender's message id, echoed in the ack (nil when absent).
     public var id: String?
+    /// When the DSO platform made the schedule (UTC ms). Each accepted message must be issued after
+    /// the one in force, so a replayed or reordered older message cannot revert the set-points.
+    public var issuedMs: Int64
     /// Sorted by start, no overlaps.
     public var slots: [SetpointSlot]
 
-    public init(id: String?, slots: [SetpointSlot]) {
+    public init(id: String?, issuedMs: Int64 = 1, slots: [SetpointSlot]) {
         self.id = id
+        self.issuedMs = issuedMs
         self.slots = slots
     }
 
@@ -82,7 +92,7 @@ public struct SetpointMessage: Equatable {
             throw ScheduleError("invalid_json", error.description)
         }
         guard let members = doc.objectMembers else { throw ScheduleError("invalid_field", "the message is not a JSON object") }
-        for (name, _) in members where name != "version" && name != "id" && name != "slots" {
+        for (name, _) in members where name != "version" && name != "id" && name != "slots" && name != "issued" {
             throw ScheduleError("invalid_field", "unknown member '\(printable(Array(name.utf8)[...]))'")
         }
         guard let v = doc["version"] else { throw ScheduleError("invalid_field", "'version' is missing") }
@@ -96,6 +106,16 @@ public struct SetpointMessage: Equatable {
                 throw ScheduleError("invalid_field", "'id' must be 1...\(idBytesMax) printable ASCII characters")
             }
             id = s
+        }
+        // A schedule stored by an older firmware has no `issued` (restore only: nowMs == nil).
+        guard let issuedValue = doc["issued"] ?? (nowMs == nil ? JSONValue.int(1) : nil) else {
+            throw ScheduleError("invalid_field", "'issued' (UTC ms when the schedule was made) is missing")
+        }
+        guard let issued = issuedValue.intValue, issued >= 1, issued <= issuedMsMax else {
+            throw ScheduleError("invalid_field", "'issued' must be an integer UTC time in ms (1...\(issuedMsMax))")
+        }
+        if let nowMs, issued > nowMs + limits.issuedSkewMaxMs {
+            throw ScheduleError("issued_in_future", "issued \(issued) is more than \(limits.issuedSkewMaxMs / 1_000) s after the device clock (\(nowMs))")
         }
         guard let list = doc["slots"]?.arrayValue else { throw ScheduleError("invalid_field", "'slots' must be an array") }
         guard !list.isEmpty || allowEmpty else { throw ScheduleError("invalid_field", "'slots' is empty") }
@@ -115,7 +135,7 @@ public struct SetpointMessage: Equatable {
             }
             i += 1
         }
-        return SetpointMessage(id: id, slots: slots)
+        return SetpointMessage(id: id, issuedMs: issued, slots: slots)
     }
 
     static func parseSlot(_ item: JSONValue, index i: Int, limits: ScheduleLimits, nowMs: Int64?) throws(ScheduleError) -> SetpointSlot {
@@ -195,6 +215,8 @@ public struct SetpointMessage: Equatable {
 /// The accepted slots, sorted by start, never overlapping, bounded by `limits.slotsMax` after pruning.
 public struct Schedule: Equatable {
     public private(set) var slots: [SetpointSlot] = []
+    /// `issued` of the last accepted message (0 = none yet): the next one must be later.
+    public private(set) var issuedMs: Int64 = 0
     /// Bumped on every change, so readers can tell a new schedule from an old one.
     public private(set) var generation: UInt64 = 0
     public let limits: ScheduleLimits
@@ -204,9 +226,18 @@ public struct Schedule: Equatable {
         slots.reserveCapacity(limits.slotsMax + 1)
     }
 
+    /// Refuses a message not issued after the schedule in force (its own ack code, `superseded`).
+    public func checkOrder(_ message: SetpointMessage) throws(ScheduleError) {
+        guard message.issuedMs > issuedMs else {
+            throw ScheduleError("superseded", "issued \(message.issuedMs) is not after the schedule in force (issued \(issuedMs)); nothing changed")
+        }
+    }
+
     /// Replaces every stored slot that overlaps a slot of the message, adds the message's slots and
-    /// drops slots that ended before `nowMs`.
+    /// drops slots that ended before `nowMs`. At most `limits.slotsMax` slots are kept (the message
+    /// checks make more impossible; the bound holds even so).
     public mutating func apply(_ message: SetpointMessage, nowMs: Int64) {
+        issuedMs = max(issuedMs, message.issuedMs)
         var merged: [SetpointSlot] = []
         merged.reserveCapacity(limits.slotsMax + 1)
         for old in slots {
@@ -222,6 +253,7 @@ public struct Schedule: Equatable {
         slots = merged
         generation &+= 1
         prune(nowMs: nowMs)
+        if slots.count > limits.slotsMax { slots.removeLast(slots.count - limits.slotsMax) }
     }
 
     /// Drops slots that have ended; returns how many were dropped.
@@ -267,6 +299,7 @@ public struct Schedule: Equatable {
         var w = JSONWriter(capacity: 64 + slots.count * 72)
         w.beginObject()
         w.field("version", SetpointMessage.version)
+        w.field("issued", max(issuedMs, 1))
         w.key("slots")
         w.beginArray()
         for s in slots {
@@ -288,6 +321,7 @@ public struct Schedule: Equatable {
         var s = Schedule(limits: limits)
         let m = try SetpointMessage.parse(bytes, limits: limits, nowMs: nil, allowEmpty: true)
         if !m.slots.isEmpty { s.apply(m, nowMs: nowMs) }
+        s.issuedMs = m.issuedMs
         return s
     }
 }

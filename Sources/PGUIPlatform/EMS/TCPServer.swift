@@ -41,17 +41,26 @@ public struct RateLimitedLog {
 /// touching the loop's fixed watch list. Limits are fixed at start-up: connection slots and their
 /// buffers are allocated once. A connection that completes no request within the idle timeout is
 /// closed, so a slow sender holds one slot for at most that long and never blocks the loop.
+///
+/// A new connection is never refused for want of a slot: one client address holds at most
+/// `perClientMax` connections, and with every slot taken the least useful one is closed
+/// (`ConnectionEviction`: lingering, then the busiest peer's, then half-open requests, then the
+/// longest idle). Accepted sockets have TCP_NODELAY. While an answer waits for the socket to drain,
+/// the connection is not read, so a client that does not read cannot grow the output buffer.
 public final class TCPServer {
     public struct Limits {
         public var connectionsMax: Int
         public var inputBytesMax: Int
         public var outputBytesMax: Int
         public var idleTimeoutMs: Int64
-        public init(connectionsMax: Int, inputBytesMax: Int, outputBytesMax: Int, idleTimeoutMs: Int64) {
+        /// Connections one peer address may hold (`ems.client_connections_max`).
+        public var perClientMax: Int
+        public init(connectionsMax: Int, inputBytesMax: Int, outputBytesMax: Int, idleTimeoutMs: Int64, perClientMax: Int = 0) {
             self.connectionsMax = connectionsMax
             self.inputBytesMax = inputBytesMax
             self.outputBytesMax = outputBytesMax
             self.idleTimeoutMs = idleTimeoutMs
+            self.perClientMax = perClientMax > 0 ? perClientMax : connectionsMax
         }
     }
 
@@ -62,6 +71,10 @@ public final class TCPServer {
         var sent = 0
         var deadlineMs: Int64 = 0
         var lingering = false
+        var peer: UInt32 = 0
+        var acceptedMs: Int64 = 0
+        var lastActiveMs: Int64 = 0
+        var served = false
     }
 
     public typealias Handler = (_ fd: Int32, _ input: inout [UInt8], _ output: inout [UInt8]) -> StreamVerdict
@@ -79,7 +92,11 @@ public final class TCPServer {
     public private(set) var accepted: UInt64 = 0
     public private(set) var refused: UInt64 = 0
     public private(set) var timedOut: UInt64 = 0
+    /// Connections closed to make room for a new one.
+    public private(set) var evicted: UInt64 = 0
+    var slotInfo: [ConnectionInfo?]
     var refusedLog = RateLimitedLog()
+    var evictLog = RateLimitedLog()
     var timeoutLog = RateLimitedLog()
     static let lingerMs: Int64 = 2_000
 
@@ -104,6 +121,7 @@ public final class TCPServer {
             connections[i].output.reserveCapacity(limits.outputBytesMax)
         }
         scratch = [UInt8](repeating: 0, count: max(limits.inputBytesMax, 512))
+        slotInfo = [ConnectionInfo?](repeating: nil, count: limits.connectionsMax)
     }
 
     deinit {
@@ -135,7 +153,7 @@ public final class TCPServer {
             }
             let i = Int(data - 1)
             guard i < connections.count, connections[i].fd >= 0 else { continue }
-            if events & UInt32(EPOLLOUT.rawValue) != 0 { flush(i) }
+            if events & UInt32(EPOLLOUT.rawValue) != 0 { flush(i, resume: true) }
             guard connections[i].fd >= 0 else { continue }
             if events & UInt32(EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { receive(i) }
         }
@@ -144,13 +162,27 @@ public final class TCPServer {
     func acceptClients() {
         // A bounded number per wake-up, so a connect flood cannot starve the other descriptors.
         for _ in 0..<32 {
-            let fd = pgui_accept_nonblocking(listenFd)
+            var peer: UInt32 = 0
+            let fd = pgui_accept_client(listenFd, &peer)
             if fd < 0 {
                 let e = pgui_errno()
                 if e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ECONNABORTED {
                     refusedLog.warn(name, SystemError("accept", "\(name) listener", code: e).description)
                 }
                 return
+            }
+            for k in connections.indices {
+                let c = connections[k]
+                slotInfo[k] = c.fd < 0 ? nil : ConnectionInfo(peer: c.peer, acceptedMs: c.acceptedMs, lastActiveMs: c.lastActiveMs,
+                                                              served: c.served, lingering: c.lingering)
+            }
+            if let victim = ConnectionEviction.victim(slotInfo, newPeer: peer, perClientMax: limits.perClientMax) {
+                let lingering = connections[victim].lingering
+                closeConnection(victim)
+                if !lingering {
+                    evicted += 1
+                    evictLog.warn(name, "closed an \(connections[victim].served ? "idle" : "incomplete") connection to make room for a new one (\(limits.connectionsMax) slots, \(limits.perClientMax) per client address)")
+                }
             }
             guard let i = connections.firstIndex(where: { $0.fd < 0 }) else {
                 close(fd)
@@ -162,12 +194,17 @@ public final class TCPServer {
                 close(fd)
                 continue
             }
+            let now = pgui_monotonic_ms()
             connections[i].fd = fd
             connections[i].input.removeAll(keepingCapacity: true)
             connections[i].output.removeAll(keepingCapacity: true)
             connections[i].sent = 0
             connections[i].lingering = false
-            connections[i].deadlineMs = pgui_monotonic_ms() + limits.idleTimeoutMs
+            connections[i].deadlineMs = now + limits.idleTimeoutMs
+            connections[i].peer = peer
+            connections[i].acceptedMs = now
+            connections[i].lastActiveMs = now
+            connections[i].served = false
             open += 1
             accepted += 1
         }
@@ -175,6 +212,8 @@ public final class TCPServer {
 
     func receive(_ i: Int) {
         let fd = connections[i].fd
+        // An answer still waiting for the socket: read nothing more until it is out (EPOLLOUT).
+        guard connections[i].lingering || connections[i].sent >= connections[i].output.count else { return }
         let room = connections[i].lingering ? scratch.count : limits.inputBytesMax - connections[i].input.count
         guard room > 0 else {
             // The handler neither consumed nor rejected a full buffer: a handler bug; do not spin.
@@ -194,30 +233,48 @@ public final class TCPServer {
         }
         if connections[i].lingering { return }  // drained and discarded
         connections[i].input.append(contentsOf: scratch[0..<n])
-        // Move the buffers out (no copy) so the handler gets two exclusive inouts.
-        var input: [UInt8] = []
-        var output: [UInt8] = []
-        swap(&input, &connections[i].input)
-        swap(&output, &connections[i].output)
-        let verdict = handler(fd, &input, &output)
-        swap(&input, &connections[i].input)
-        swap(&output, &connections[i].output)
-        switch verdict {
-        case .waiting:
-            break
-        case .served:
-            connections[i].deadlineMs = pgui_monotonic_ms() + limits.idleTimeoutMs
-            flush(i)
-        case .closeAfterWrite:
-            connections[i].lingering = true
-            connections[i].deadlineMs = pgui_monotonic_ms() + Self.lingerMs
-            flush(i)
-        case .close:
-            closeConnection(i)
+        process(i)
+    }
+
+    /// Runs the handler on the buffered input while it makes progress and its answers leave at once
+    /// (the handler answers a bounded number of requests per call; the input buffer is bounded too).
+    func process(_ i: Int) {
+        while connections[i].fd >= 0 {
+            let before = connections[i].input.count
+            // Move the buffers out (no copy) so the handler gets two exclusive inouts.
+            var input: [UInt8] = []
+            var output: [UInt8] = []
+            swap(&input, &connections[i].input)
+            swap(&output, &connections[i].output)
+            let verdict = handler(connections[i].fd, &input, &output)
+            swap(&input, &connections[i].input)
+            swap(&output, &connections[i].output)
+            switch verdict {
+            case .waiting:
+                return
+            case .served:
+                let now = pgui_monotonic_ms()
+                connections[i].deadlineMs = now + limits.idleTimeoutMs
+                connections[i].lastActiveMs = now
+                connections[i].served = true
+                flush(i)
+            case .closeAfterWrite:
+                connections[i].lingering = true
+                connections[i].served = true
+                connections[i].deadlineMs = pgui_monotonic_ms() + Self.lingerMs
+                flush(i)
+                return
+            case .close:
+                closeConnection(i)
+                return
+            }
+            guard connections[i].fd >= 0, connections[i].output.isEmpty, !connections[i].input.isEmpty,
+                  connections[i].input.count < before else { return }
         }
     }
 
-    func flush(_ i: Int) {
+    /// `resume`: called for EPOLLOUT; once the answer is out, requests already buffered are handled.
+    func flush(_ i: Int, resume: Bool = false) {
         let fd = connections[i].fd
         while connections[i].sent < connections[i].output.count {
             let sent = connections[i].sent
@@ -226,7 +283,8 @@ public final class TCPServer {
                 let e = pgui_errno()
                 if e == EINTR { continue }
                 if e == EAGAIN || e == EWOULDBLOCK {
-                    _ = pgui_epoll_ctl(epollFd, EPOLL_CTL_MOD, fd, UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue), UInt64(i + 1))
+                    // Wait for room only; reading resumes when the answer is out.
+                    _ = pgui_epoll_ctl(epollFd, EPOLL_CTL_MOD, fd, UInt32(EPOLLOUT.rawValue), UInt64(i + 1))
                     return
                 }
                 closeConnection(i)
@@ -237,7 +295,11 @@ public final class TCPServer {
         connections[i].output.removeAll(keepingCapacity: true)
         connections[i].sent = 0
         _ = pgui_epoll_ctl(epollFd, EPOLL_CTL_MOD, fd, UInt32(EPOLLIN.rawValue), UInt64(i + 1))
-        if connections[i].lingering { shutdown(fd, Int32(SHUT_WR)) }
+        if connections[i].lingering {
+            shutdown(fd, Int32(SHUT_WR))
+        } else if resume && !connections[i].input.isEmpty {
+            process(i)
+        }
     }
 
     func sweep() {
@@ -260,7 +322,6 @@ public final class TCPServer {
         connections[i].input.removeAll(keepingCapacity: true)
         connections[i].output.removeAll(keepingCapacity: true)
         connections[i].sent = 0
-        connections[i].lingering = false
         open -= 1
     }
 }

@@ -63,10 +63,14 @@ public protocol MQTTClientDelegate: AnyObject {
     func mqttPublishFailed(token: Int32, code: Int32)
     /// A connection attempt failed (TLS, credentials, broker unreachable); a retry is scheduled.
     func mqttConnectFailed(code: Int32)
+    /// The messages of one loop turn have all been handed over (a link may batch work, e.g. one
+    /// fsync for several schedules).
+    func mqttBatchEnd()
 }
 
 extension MQTTClientDelegate {
     public func mqttConnectFailed(code: Int32) {}
+    public func mqttBatchEnd() {}
 }
 
 /// A generic Paho MQTTAsync client driven by the event loop: connect with bounded, jittered
@@ -109,7 +113,9 @@ public final class MQTTClient {
         } catch {
             throw MQTTError("mqtt \(name): \(error.description); link not started")
         }
-        jitterState = UInt64(bitPattern: pgui_monotonic_ms()) | 1
+        // Seeded from the kernel's entropy, not the clock: gateways that power up together after a grid
+        // outage have nearly the same monotonic time and would otherwise draw the same delays.
+        jitterState = pgui_random_u64() | 1
         topicBuf.reserveCapacity(options.topicBytesMax)
         payloadBuf.reserveCapacity(options.payloadBytesMax)
         uriArray = .allocate(capacity: options.uris.count)
@@ -349,12 +355,14 @@ public final class MQTTClient {
     func scheduleReconnect(_ why: String) {
         attempt += 1
         let shift = min(attempt - 1, 16)
-        let base = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
-        // xorshift jitter: up to +50 %, so a fleet does not reconnect in lock-step after an outage.
+        let ceiling = min(options.reconnectMaxMs, options.reconnectMinMs << Int64(shift))
+        // "Equal jitter" (docs/fleet.md): a delay drawn from [ceiling/2, ceiling], so a fleet that lost
+        // its broker together does not come back in lock-step — also once every device has reached
+        // the maximum back-off, where a jitter added on top (and then capped) would vanish.
         jitterState ^= jitterState << 13
         jitterState ^= jitterState >> 7
         jitterState ^= jitterState << 17
-        let delay = min(options.reconnectMaxMs, base + Int64(jitterState % UInt64(base / 2 + 1)))
+        let delay = ceiling - Int64(jitterState % UInt64(ceiling / 2 + 1))
         if why != lastError || attempt <= 1 {
             Log.warn(name, "\(why); reconnecting in \(delay) ms (attempt \(attempt))")
             lastError = why
@@ -402,10 +410,18 @@ public final class MQTTClient {
             }
         }
         if mailbox.controlOverflow > 0 {
-            Log.warn(name, "\(mailbox.controlOverflow) MQTT events lost: mailbox full")
+            Log.warn(name, "\(mailbox.controlOverflow) MQTT delivery events lost: mailbox full")
             mailbox.controlOverflow = 0
         }
-        while let whole = mailbox.popMessage(topic: &topicBuf, payload: &payloadBuf) {
+        if mailbox.linkOverflow > 0 {
+            Log.error(name, "\(mailbox.linkOverflow) MQTT link events lost (link ring of \(MQTTMailbox.linkDepth) full)")
+            mailbox.linkOverflow = 0
+        }
+        // At most one ring's worth of messages per loop turn: Paho refills the ring while it is being
+        // drained, and a DSO burst drained whole stalled the EMS servers for seconds (issue 14).
+        var handled = 0
+        while handled < options.inboundDepth, let whole = mailbox.popMessage(topic: &topicBuf, payload: &payloadBuf) {
+            handled += 1
             let topic = String(decoding: topicBuf, as: UTF8.self)
             if whole {
                 delegate?.mqttReceived(topic: topic, payload: payloadBuf)
@@ -413,6 +429,8 @@ public final class MQTTClient {
                 delegate?.mqttDroppedOversized(topic: topic)
             }
         }
+        if handled > 0 { delegate?.mqttBatchEnd() }
+        if mailbox.pendingMessages > 0 { mailbox.resignal() }
     }
 }
 

@@ -3,7 +3,11 @@ import CSystem
 /// The only thing Paho's threads touch: a mailbox allocated once (mutex + preallocated rings +
 /// eventfd). Callbacks lock, copy plain values in, signal and unlock; the event loop drains it.
 /// Control events (connected, lost, delivered…) and inbound messages have separate rings so a
-/// burst of messages can never push out a PUBACK or a connection-state change.
+/// burst of messages can never push out a PUBACK or a connection-state change. Link-state events
+/// (connected, connect failed, lost, subscription results) have a ring of their own that delivery
+/// events cannot fill: a burst of acks (300 schedules acknowledged back to back overflowed the
+/// shared ring, "251 MQTT events lost") must never hide a lost connection (issue 14). Both rings
+/// are popped in arrival order.
 final class MQTTMailbox {
     enum Kind: UInt8 {
         case connected = 1, connectFailed, lost, delivered, publishFailed, subscribed, subscribeFailed
@@ -12,7 +16,19 @@ final class MQTTMailbox {
     struct Control {
         var kind: Kind = .connected
         var code: Int32 = 0
+        var seq: UInt64 = 0
     }
+
+    static func isLinkEvent(_ k: Kind) -> Bool { k != .delivered && k != .publishFailed }
+    /// Link events between two drains: one connect result per attempt (attempts start on the loop),
+    /// one loss, one result per subscription; this depth leaves room for 8 subscriptions and more.
+    static let linkDepth = 16
+    var links = [Control](repeating: Control(), count: linkDepth)
+    var linkHead = 0
+    var linkCount = 0
+    var nextSeq: UInt64 = 0
+    /// Link events that did not fit: impossible by the sizing above; counted and logged as an error.
+    var linkOverflow: UInt64 = 0
 
     let mutex: UnsafeMutableRawPointer
     let eventFd: Int32
@@ -64,8 +80,16 @@ final class MQTTMailbox {
     /// Any thread.
     func push(_ kind: Kind, code: Int32 = 0) {
         pgui_mutex_lock(mutex)
-        if controlCount < controls.count {
-            controls[(controlHead + controlCount) % controls.count] = Control(kind: kind, code: code)
+        nextSeq &+= 1
+        if Self.isLinkEvent(kind) {
+            if linkCount < links.count {
+                links[(linkHead + linkCount) % links.count] = Control(kind: kind, code: code, seq: nextSeq)
+                linkCount += 1
+            } else {
+                linkOverflow += 1
+            }
+        } else if controlCount < controls.count {
+            controls[(controlHead + controlCount) % controls.count] = Control(kind: kind, code: code, seq: nextSeq)
             controlCount += 1
         } else {
             controlOverflow += 1
@@ -107,6 +131,8 @@ final class MQTTMailbox {
         pgui_mutex_lock(mutex)
         controlHead = 0
         controlCount = 0
+        linkHead = 0
+        linkCount = 0
         messageHead = 0
         messageCount = 0
         pgui_mutex_unlock(mutex)
@@ -118,16 +144,32 @@ final class MQTTMailbox {
         _ = read(eventFd, &v, 8)
     }
 
-    /// Loop thread.
+    /// Loop thread: the oldest event of either ring.
     func popControl() -> Control? {
         pgui_mutex_lock(mutex)
         defer { pgui_mutex_unlock(mutex) }
-        guard controlCount > 0 else { return nil }
-        let c = controls[controlHead]
+        let link = linkCount > 0 ? links[linkHead] : nil
+        let other = controlCount > 0 ? controls[controlHead] : nil
+        if let link, other == nil || link.seq < other!.seq {
+            linkHead = (linkHead + 1) % links.count
+            linkCount -= 1
+            return link
+        }
+        guard let other else { return nil }
         controlHead = (controlHead + 1) % controls.count
         controlCount -= 1
-        return c
+        return other
     }
+
+    /// Loop thread: messages waiting now.
+    var pendingMessages: Int {
+        pgui_mutex_lock(mutex)
+        defer { pgui_mutex_unlock(mutex) }
+        return messageCount
+    }
+
+    /// Loop thread: wake the loop again (more messages than one turn handles).
+    func resignal() { signal() }
 
     /// Loop thread: copies the oldest message into the caller's buffers (capacity reserved once).
     /// nil = empty; true = a message; false = an oversized message was dropped (topic only).
