@@ -2,7 +2,8 @@
 #   make                      x86_64 firmware (out/x86_64/pgui)
 #   make firmware ARCH=aarch64|armv7|x86_64
 #   make test                 set-up if needed, swift test, firmware for all arches, integration tests
-#   make demo                 PGUI with the simulated meter (METER=dsmr-p1|sml|iec62056-21: on a pty)
+#   make demo                 PGUI with the simulated meter (METER=dsmr-p1|sml|iec62056-21: on a pty;
+#                             METER=dlms-tcp: a DLMS/COSEM peer)
 #   make bench                benchmarks (ratios against baselines measured in the same run)
 #   make fuzz                 every Tests/fuzz/*.swift libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make size                 stripped size per arch and each component's share; fails if OpenSSL is linked
@@ -66,7 +67,7 @@ test: unit bench-bin-all integration
 
 METER ?= simulated
 demo: $(OUT)/x86_64/pgui
-	DEMO_METER=$(METER) Tests/demo/run.sh $(OUT)/x86_64/pgui
+	DEMO_METER=$(or $(METER),simulated) Tests/demo/run.sh $(OUT)/x86_64/pgui
 
 # `pgui-bench` on every architecture, then the benchmarks that need external peers.
 bench: firmware-all bench-bin-all

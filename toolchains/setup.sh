@@ -18,7 +18,8 @@ HOST_PKGS=(crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user file 
 TARGET_PKGS=(libmbedtls-dev libmbedcrypto7 libmbedtls14 libmbedx509-1
   libpaho-mqtt-dev libpaho-mqtt1.3)
 PY_PKGS=(pytest==9.0.3 pymodbus==3.6.9 cryptography paho-mqtt==2.1.0 joserfc pyserial pexpect
-  tlslite-ng==0.8.2 dsmr-parser==1.11.2 smllib==1.7 iec62056-21==0.0.2 pysunspec2==1.3.7)
+  tlslite-ng==0.8.2 dsmr-parser==1.11.2 smllib==1.7 iec62056-21==0.0.2 pysunspec2==1.3.7
+  gurux-dlms==1.0.203 dlms-cosem==21.3.2)
 
 apt_once_updated=0
 apt_update_host() {

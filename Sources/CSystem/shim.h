@@ -312,6 +312,39 @@ static inline int pgui_tcp_listen(const char *ip, int port, int backlog) {
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0) { int e = errno; close(fd); errno = e; return -1; }
     return fd;
 }
+// A TCP client connection to host:port within timeout_ms (DLMS/COSEM TCP wrapper meters,
+// PGUIPlatform/TCPLink.swift): non-blocking, close-on-exec; -1 with errno (or EAI error as
+// -1000 - rc from getaddrinfo) on failure.
+static inline int pgui_tcp_connect(const char *host, const char *port, int timeout_ms) {
+    struct addrinfo hints, *res = NULL, *ai;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) { errno = EHOSTUNREACH; return -1000 - (rc < 0 ? -rc : rc); }
+    int fd = -1, err = ECONNREFUSED;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) { err = errno; continue; }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        if (errno == EINPROGRESS) {
+            struct pollfd p = { fd, POLLOUT, 0 };
+            int r = poll(&p, 1, timeout_ms);
+            int soerr = 0; socklen_t sl = sizeof soerr;
+            if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) break;
+            err = r == 0 ? ETIMEDOUT : (soerr ? soerr : errno);
+        } else {
+            err = errno;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) { errno = err; return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
 static inline long pgui_send_nosignal(int fd, const void *buf, unsigned long len) { return send(fd, buf, len, MSG_NOSIGNAL); }
 // A mutex whose storage C allocates and sizes, so nothing relies on Swift's import of
 // pthread_mutex_t for the `*-none-*` targets (MQTT mailbox, PGUIPlatform/MQTT).

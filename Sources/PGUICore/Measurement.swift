@@ -69,6 +69,9 @@ public enum MeterError: Error, Equatable {
     /// The meter answered, but is not what the configuration describes (no SunSpec marker, no
     /// supported meter model): reconnecting will not help until the meter or the config changes.
     case unsupported(String)
+    /// A frame arrived but was refused without doubting the link: it failed authentication, replayed
+    /// an invocation counter, or carried nothing usable (DLMS pushes). A gap `invalid`, link kept.
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -77,6 +80,7 @@ public enum MeterError: Error, Equatable {
         case .invalidResponse(let why): "meter answered with an unusable value: \(why)"
         case .disconnected(let why): "meter link down: \(why)"
         case .unsupported(let why): "meter not usable as configured: \(why)"
+        case .refused(let why): "meter frame refused: \(why)"
         }
     }
 }
@@ -106,7 +110,7 @@ extension MeterError {
     public var gapReason: QualityFlags {
         switch self {
         case .timeout: .timeout
-        case .exception, .invalidResponse, .unsupported: .invalid
+        case .exception, .invalidResponse, .unsupported, .refused: .invalid
         case .disconnected: .disconnected
         }
     }
@@ -115,7 +119,7 @@ extension MeterError {
     /// response proves the link works, so it is kept.
     public var needsReconnect: Bool {
         switch self {
-        case .exception: false
+        case .exception, .refused: false
         default: true
         }
     }

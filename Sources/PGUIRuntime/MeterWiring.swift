@@ -25,6 +25,8 @@ public final class MeterPipeline {
     public private(set) var latestGoodMonoMs: Int64? = nil
     public var meterId: String { grouper.meterId }
     public private(set) var gaps: UInt64 = 0
+    /// Gaps flagged `invalid` (a DLMS frame that failed authentication counts here).
+    public private(set) var invalidGaps: UInt64 = 0
     public private(set) var groups: UInt64 = 0
 
     private init(mailbox: SampleMailbox, grouper: Grouper, stop: @escaping () -> Void) {
@@ -50,6 +52,8 @@ public final class MeterPipeline {
         case "iec62056-21":
             Log.info("meter", "IEC 62056-21 mode C readout on \(m.obis.serial.description), every \(m.periodMs) ms")
             return try start(SerialMeters.iec(m), config, loop)
+        case "dlms-hdlc", "dlms-tcp", "dlms-push":
+            return try DLMSMeterFactory.start(m, starter: PipelineStarter(config: config, loop: loop))
         default:
             let link: ModbusLink = m.kind == "modbus-tcp"
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)
@@ -88,6 +92,7 @@ public final class MeterPipeline {
             samples += 1
             if m.isGap {
                 gaps += 1
+                if m.quality.contains(.invalid) { invalidGaps += 1 }
                 Log.debug("meter", "gap \(UTC.format(ms: m.timestampMs)) \(Self.reason(m.quality))")
             } else {
                 latest = m
@@ -129,4 +134,11 @@ public final class MeterPipeline {
         if q.contains(.timeout) { return "(timeout)" }
         return "(invalid)"
     }
+}
+
+/// Starts the pipeline for a source built by a meter factory (DLMS/COSEM).
+struct PipelineStarter: MeterStarter {
+    let config: Config
+    let loop: EventLoop
+    func start<M: MeterSource>(_ meter: M) throws(SystemError) -> MeterPipeline { try MeterPipeline.start(meter, config, loop) }
 }

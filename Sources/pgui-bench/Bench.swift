@@ -16,6 +16,7 @@ enum Bench {
         ("journal", benchJournal),
         ("setpoints", benchSetpoints),
         ("inbound", benchInbound),
+        ("dlms", benchDLMS),
         ("footprint", benchFootprint),
         ("serial-meters", benchSerialMeters),
     ]

@@ -108,6 +108,7 @@ enum Runtime {
                 m.journalBytesUsed = Int64(j.records) * Int64(j.geometry.slotBytes)
                 m.meterReads = meter.samples
                 m.meterErrors = meter.gaps
+                m.meterInvalid = meter.invalidGaps
                 m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
                 if let b = bal { m.balTLSRefusals = b.mqtt.tlsRefusals }
                 m.dsoTLSRefusals = EMSWiring.dsoTLSRefusals()

@@ -41,7 +41,7 @@ import Testing
         let lines = text.split(separator: "\n")
         // pgui_heap_in_use_bytes, pgui_meter_sample_age_ms and pgui_schedule_age_seconds are left out while
         // unknown; two labelled families (HELP, TYPE, one line per TLS refusal reason).
-        #expect(lines.count == (23 + 5) * 3 + 2 * (2 + TLSFailureKind.count))  // + issue 21: five always-present metrics
+        #expect(lines.count == (23 + 5 + 1) * 3 + 2 * (2 + TLSFailureKind.count))  // + issue 21: five always-present metrics; + pgui_meter_invalid_total
     }
 
     @Test func tlsRefusalsHaveOneSamplePerReason() {

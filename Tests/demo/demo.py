@@ -24,6 +24,8 @@ DEMO = ROOT / ".build-demo"
 HTTP_PORT = int(os.environ.get("DEMO_HTTP_PORT", "8000"))
 MODBUS_PORT = int(os.environ.get("DEMO_MODBUS_PORT", "8502"))
 DEVICE = "demo-gw-01"
+# `make demo METER=dlms-tcp`: the DLMS/COSEM test peer (Tests/peers/dlms_meter.py) over the TCP wrapper;
+# METER=dsmr-p1|sml|iec62056-21: Tests/peers/serial_meters.py on a pty pair.
 
 
 def pump(proc, prefix, keep=lambda line: True):
@@ -57,7 +59,7 @@ def main():
         procs.append(bal)
         threading.Thread(target=pump, args=(bal, "[BAL ]"), daemon=True).start()
         meter_lines = "meter.kind = simulated\nmeter.period_ms = 1000\n"
-        if METER != "simulated":
+        if METER in ("dsmr-p1", "sml", "iec62056-21"):
             # `make demo METER=dsmr-p1|sml|iec62056-21`: the simulated meter speaks the protocol on a pty pair.
             a, b = DEMO / "tty-meter", DEMO / "tty-pgui"
             pty = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
@@ -73,6 +75,15 @@ def main():
             meter_lines = f"meter.kind = {METER}\nmeter.serial.device = {b}\n"
             if METER == "iec62056-21":
                 meter_lines += "meter.iec.min_period_ms = 5000\n"
+        elif METER == "dlms-tcp":
+            dlms_port = _free_port()
+            dlms = subprocess.Popen([sys.executable, str(ROOT / "Tests/peers/dlms_meter.py"), "serve", "--tcp", str(dlms_port),
+                                     "--status", str(DEMO / "dlms-meter.json")])
+            procs.append(dlms)
+            print(f"[demo] DLMS/COSEM meter (TCP wrapper) on 127.0.0.1:{dlms_port}", flush=True)
+            meter_lines = f"meter.kind = dlms-tcp\nmeter.host = 127.0.0.1\nmeter.port = {dlms_port}\nmeter.period_ms = 1000\n"
+        elif METER != "simulated":
+            sys.exit(f"[demo] METER={METER}: simulated, dlms-tcp, dsmr-p1, sml or iec62056-21")
         conf = DEMO / "pgui.conf"
         conf.write_text(f"""# Demo configuration (docs/config.md lists every key).
 device.id = {DEVICE}

@@ -65,16 +65,17 @@ public struct MeterConfig: ConfigSection, Equatable {
     public var obis = OBISMeterConfig()
     /// DSMR P1, SML and IEC 62056-21 family settings (Config/SerialMeterConfig.swift).
     public var serial = SerialMeterConfig()
+    /// DLMS/COSEM settings (Config/DLMSConfig.swift).
+    public var dlms = DLMSConfig()
 
-    /// The kinds that read OBIS codes and so use `obis` (the DLMS/COSEM, DSMR P1, SML and
-    /// IEC 62056-21 sources add theirs here); `meter.obis.*` and `meter.cipher.*` are errors elsewhere.
-    public static let obisKinds: [String] = ["dsmr-p1", "sml", "iec62056-21"]
+    /// The kinds that read OBIS codes and so use `obis`; `meter.obis.*` and `meter.cipher.*` are errors elsewhere.
+    public static let obisKinds: [String] = DLMSConfig.kinds + SerialMeterConfig.kinds
 
     /// Prefix of the per-quantity OBIS overrides (`meter.obis.active_power = 1-0:16.7.0`).
     public static let obisKeyPrefix = "meter.obis."
 
     public static let schema: [ConfigKeySpec] = [
-        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu", "dsmr-p1", "sml", "iec62056-21"]), default: "simulated"),
+        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu", "dlms-hdlc", "dlms-tcp", "dlms-push", "dsmr-p1", "sml", "iec62056-21"]), default: "simulated"),
         ConfigKeySpec("meter.id", .identifier(bytesMax: 64), default: "main"),
         ConfigKeySpec("meter.period_ms", .integer(min: 100, max: 60_000), default: "1000"),
         ConfigKeySpec("meter.sim.base_load_w", .integer(min: 0, max: 1_000_000), default: "2000"),
@@ -99,7 +100,7 @@ public struct MeterConfig: ConfigSection, Equatable {
         ConfigKeySpec("meter.obis.*", .text(bytesMax: 32), default: nil),
         ConfigKeySpec("meter.cipher.encryption_key_file", .text(bytesMax: 256), default: ""),
         ConfigKeySpec("meter.cipher.authentication_key_file", .text(bytesMax: 256), default: ""),
-    ] + SerialMeterConfig.schema
+    ] + SerialMeterConfig.schema + DLMSConfig.schema
 
     public init(_ v: ConfigValues) throws(ConfigError) {
         kind = v.string("meter.kind")
@@ -173,6 +174,7 @@ public struct MeterConfig: ConfigSection, Equatable {
         }
         serial = try SerialMeterConfig(v, kind: kind, obis: &o, periodMs: &periodMs)
         obis = o
+        dlms = try DLMSConfig(v, kind: kind)
 
         // Cross-key checks: settings that would be silently ignored are errors too.
         let isModbus = kind == "modbus-tcp" || kind == "modbus-rtu"
@@ -190,6 +192,21 @@ public struct MeterConfig: ConfigSection, Equatable {
         }
         if let first = m.map.first, !(isModbus && m.model == "map") {
             throw ConfigError(file: v.file, line: first.line, message: "meter.map.\(first.quantity.name): register map lines need meter.kind = modbus-tcp or modbus-rtu and meter.model = map")
+        }
+        if kind == "dlms-tcp" && m.host.isEmpty { throw v.error("meter.kind", "dlms-tcp needs meter.host") }
+        if kind == "dlms-tcp" && !v.isSet("meter.port") { m.port = DLMSConfig.tcpPortDefault }
+        if kind == "dlms-hdlc" || (kind == "dlms-push" && dlms.pushTransport == "serial") {
+            guard m.serialDevice.utf8.first == 47 else {
+                throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "\(kind) on a serial line needs meter.serial.device, an absolute path")
+            }
+            // HDLC on RS-485 and optical heads in direct HDLC mode: 9600 8N1 (IEC 62056-46 annex);
+            // customer-port pushes: 2400 8E1 (Nordic HAN M-Bus, NEK 399) unless set.
+            let push = kind == "dlms-push"
+            if !obis.serialKeysSet.contains("baud") { obis.serial.baud = push ? 2_400 : 9_600 }
+            if !obis.serialKeysSet.contains("parity") { obis.serial.parity = push ? .even : .none }
+        }
+        if kind == "dlms-push" && dlms.pushTransport == "tcp" && v.isSet("meter.serial.device") {
+            throw v.error("meter.serial.device", "meter.dlms.push_transport = tcp listens on meter.dlms.listen_port; the serial line is unused")
         }
         modbus = m
     }

@@ -19,6 +19,9 @@ public struct Metrics {
     public var journalBytesTotal: Int64 = 0
     public var meterReads: UInt64 = 0
     public var meterErrors: UInt64 = 0
+    /// Gaps with reason `invalid`: frames that failed authentication or replayed their counter
+    /// (DLMS/COSEM), exception answers and unusable values (docs/meters-dlms.md).
+    public var meterInvalid: UInt64 = 0
     public var balReconnects: UInt64 = 0
     public var dsoReconnects: UInt64 = 0
     /// Refused TLS handshakes per link, by kind (index: `TLSFailureKind.rawValue`).
@@ -71,6 +74,7 @@ public struct Metrics {
         gauge(&out, "pgui_journal_bytes_total", "Journal capacity in bytes", journalBytesTotal)
         counter(&out, "pgui_meter_reads_total", "Meter reads", meterReads)
         counter(&out, "pgui_meter_errors_total", "Meter reads that failed (timeouts, exceptions, garbage)", meterErrors)
+        counter(&out, "pgui_meter_invalid_total", "Meter gaps with reason invalid: frames failing authentication, replayed counters, exceptions, unusable values", meterInvalid)
         counter(&out, "pgui_bal_reconnects_total", "Reconnects of the BAL link", balReconnects)
         counter(&out, "pgui_dso_reconnects_total", "Reconnects of the DSO link", dsoReconnects)
         labelled(&out, "pgui_bal_tls_refusals_total", "TLS handshakes with the BAL broker refused, by reason", balTLSRefusals)
