@@ -10,19 +10,15 @@ public final class AESGCM: MeterCipher {
 
     /// `key` must be `MeterKey.bytes` long (AES-128, IEC 62056-5-3 security suite 0).
     public init(key: [UInt8]) throws(CryptoError) {
-        ctx = .allocate(capacity: 1)
-        mbedtls_gcm_init(ctx)
+        // Checked before `ctx` exists: a class init that throws once every stored property is set
+        // runs `deinit`, which frees the context — freeing it here too was a double free (ASan).
         guard key.count == MeterKey.bytes else {
-            mbedtls_gcm_free(ctx)
-            ctx.deallocate()
             throw CryptoError("AES-GCM key of \(key.count) bytes (expected \(MeterKey.bytes))", code: MBEDTLS_ERR_GCM_BAD_INPUT)
         }
+        ctx = .allocate(capacity: 1)
+        mbedtls_gcm_init(ctx)
         let rc = key.withUnsafeBufferPointer { mbedtls_gcm_setkey(ctx, MBEDTLS_CIPHER_ID_AES, $0.baseAddress, 128) }
-        guard rc == 0 else {
-            mbedtls_gcm_free(ctx)
-            ctx.deallocate()
-            throw CryptoError("AES-GCM set key", code: rc)
-        }
+        guard rc == 0 else { throw CryptoError("AES-GCM set key", code: rc) }  // deinit frees ctx
     }
 
     deinit {

@@ -38,11 +38,8 @@ public final class RandomSource {
                 mbedtls_ctr_drbg_seed(drbg, pgui_entropy_getrandom, nil, $0, personalization.utf8.count)
             }
         }
-        guard rc == 0 else {
-            mbedtls_ctr_drbg_free(drbg)
-            drbg.deallocate()
-            throw CryptoError("ctr_drbg_seed", code: rc)
-        }
+        // deinit frees the context: a class init that throws after its stored properties are set runs it.
+        guard rc == 0 else { throw CryptoError("ctr_drbg_seed", code: rc) }
     }
 
     /// The daemon's one DRBG: identity signing, credential requests and every TLS handshake (the

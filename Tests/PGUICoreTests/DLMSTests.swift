@@ -43,7 +43,7 @@ final class MemoryWire {
     var chunk = 7
 }
 
-struct MemoryLink: ByteLink {
+struct WireLink: ByteLink {
     let wire: MemoryWire
     let clock: ManualClock
     mutating func read(into buffer: UnsafeMutableBufferPointer<UInt8>, timeoutMs: Int64) throws(MeterError) -> Int {
@@ -299,8 +299,8 @@ func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UI
 @Suite struct DLMSPushMeterTests {
     let ak: [UInt8] = Array(0xD0...0xDF)
 
-    func meter(_ wire: MemoryWire, _ clock: ManualClock, framing: DLMSFraming, keys: Bool) -> DLMSPushMeter<MemoryLink, ManualClock, FakeCipher> {
-        let t = DLMSTransport(link: MemoryLink(wire: wire, clock: clock), framing: framing, clock: clock)
+    func meter(_ wire: MemoryWire, _ clock: ManualClock, framing: DLMSFraming, keys: Bool) -> DLMSPushMeter<WireLink, ManualClock, FakeCipher> {
+        let t = DLMSTransport(link: WireLink(wire: wire, clock: clock), framing: framing, clock: clock)
         return DLMSPushMeter(transport: t, decryptor: keys ? DLMSDecryptor(cipher: FakeCipher(key: 0x5A), authenticationKey: ak) : nil,
                              table: .standard, periodMs: 1_000, meterId: "m")
     }
@@ -428,12 +428,12 @@ final class ScriptedServer {
 }
 
 @Suite struct DLMSPolledMeterTests {
-    func meter(_ server: ScriptedServer, auth: DLMSAuthentication = .lowest) -> (DLMSPolledMeter<MemoryLink, ManualClock>, MemoryWire) {
+    func meter(_ server: ScriptedServer, auth: DLMSAuthentication = .lowest) -> (DLMSPolledMeter<WireLink, ManualClock>, MemoryWire) {
         let clock = ManualClock(wallMs: 1_800_000_000_000)
         let wire = MemoryWire()
         wire.respond = { w, b in server.answer(w, b) }
         let framing: DLMSFraming = server.hdlc ? .hdlc(client: .client(16), server: .server(logical: 1, physical: nil)) : .wrapper(client: 16, server: 1)
-        let session = DLMSSession(transport: DLMSTransport(link: MemoryLink(wire: wire, clock: clock), framing: framing, clock: clock),
+        let session = DLMSSession(transport: DLMSTransport(link: WireLink(wire: wire, clock: clock), framing: framing, clock: clock),
                                   authentication: auth, timeoutMs: 500)
         let o = OBISCode.electricity
         return (DLMSPolledMeter(session: session, registers: [o(1, 8, 0), o(1, 7, 0), o(2, 7, 0), o(32, 7, 0), o(99, 9, 9)], table: .standard, meterId: "m"), wire)
@@ -484,7 +484,7 @@ final class ScriptedServer {
     @Test func silentMeterTimesOut() {
         let clock = ManualClock(wallMs: 0)
         let wire = MemoryWire()
-        let session = DLMSSession(transport: DLMSTransport(link: MemoryLink(wire: wire, clock: clock), framing: .wrapper(client: 16, server: 1), clock: clock),
+        let session = DLMSSession(transport: DLMSTransport(link: WireLink(wire: wire, clock: clock), framing: .wrapper(client: 16, server: 1), clock: clock),
                                   authentication: .lowest, timeoutMs: 500)
         var m = DLMSPolledMeter(session: session, registers: [.electricity(1, 8, 0)], table: .standard, meterId: "m")
         #expect(throws: MeterError.timeout) { try m.read(wallMs: 1, clockSynced: true) }
