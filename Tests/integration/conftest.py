@@ -29,6 +29,17 @@ class Firmware:
         return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.fixture(autouse=True)
+def _release_journal_rings(tmp_path_factory):
+    """Every `pgui run` preallocates its 48 h ring: 708 MB at `group.window_s = 1` (docs/journal.md,
+    `slots = ceil(retention_hours·3600 / window_s) + 64`). pytest keeps every test's folder until the
+    run ends, so ~500 tests across three architectures filled a CI machine's disk and every later test
+    failed at set-up (ENOSPC). The ring is dropped when its test ends; the logs and config stay."""
+    yield
+    for ring in tmp_path_factory.getbasetemp().rglob("*.ring"):
+        ring.unlink(missing_ok=True)
+
+
 @pytest.fixture(params=ARCHES)
 def fw(request):
     return Firmware(request.param)
