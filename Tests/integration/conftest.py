@@ -29,6 +29,18 @@ class Firmware:
         return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def pytest_sessionstart(session):
+    """A full disk shows up as unrelated failures (a ring that cannot be preallocated, a broker that
+    cannot log, tmp_path that cannot be made): say it once, up front, with the numbers."""
+    import shutil
+    import tempfile
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    need = 2 * 708 * 1024 * 1024  # two rings at group.window_s = 1 (see _release_journal_rings)
+    if free < need:
+        pytest.exit(f"integration tests need {need >> 20} MiB free in {tempfile.gettempdir()}, "
+                    f"{free >> 20} MiB are free", returncode=1)
+
+
 @pytest.fixture(autouse=True)
 def _release_journal_rings(tmp_path_factory):
     """Every `pgui run` preallocates its 48 h ring: 708 MB at `group.window_s = 1` (docs/journal.md,
