@@ -99,17 +99,40 @@ public final class SetpointService<C: Clock> {
     public var next: SetpointSlot? { snapshot().next }
 }
 
-/// Starts the DSO link and the EMS Modbus and HTTP servers on the loop; keeps them alive for the
-/// process lifetime.
-public enum EMSWiring {
-    public nonisolated(unsafe) static var keep: [AnyObject] = []
-    /// The DSO link's state for the installer page (false when the link is disabled).
-    public nonisolated(unsafe) static var dsoConnected: () -> Bool = { false }
-    /// The DSO link's part of /status and its TLS refusals for /metrics (unchanged/zero when disabled).
-    public nonisolated(unsafe) static var dsoState: (inout LinkState) -> Void = { _ in }
-    public nonisolated(unsafe) static var dsoTLSRefusals: () -> [UInt64] = { [UInt64](repeating: 0, count: TLSFailureKind.count) }
+/// The DSO link and the EMS Modbus and HTTP servers of one process: started on the loop, owned by
+/// the runtime for the process lifetime, and read by `/status` and `/metrics` through typed
+/// properties (no global keep-alive list, no downcasts).
+public final class EMSServices<C: Clock> {
+    public private(set) var modbus: ModbusEMSServer? = nil
+    public private(set) var http: HTTPEMSServer? = nil
+    public private(set) var dso: DSOLink<C>? = nil
 
-    public static func startDSO<C: Clock>(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
+    public init() {}
+
+    /// The DSO link's state for the EMS view (false when the link is disabled).
+    public var dsoConnected: Bool { dso?.mqtt.isConnected ?? false }
+    /// The DSO link's part of /status (unchanged when disabled).
+    public func fillDSO(_ s: inout LinkState) { dso?.mqtt.fill(&s) }
+    /// The DSO link's TLS refusals for /metrics (zero when disabled).
+    public var dsoTLSRefusals: [UInt64] { dso?.mqtt.tlsRefusals ?? [UInt64](repeating: 0, count: TLSFailureKind.count) }
+
+    /// The EMS servers' request, error and refusal counters for /metrics.
+    public func fill(_ m: inout Metrics) {
+        if let s = modbus {
+            m.modbusRequests = s.requests
+            m.modbusErrors = s.exceptions + s.dropped
+            m.modbusRefused = s.server.refused
+            m.modbusEvicted = s.server.evicted
+        }
+        if let s = http {
+            m.httpRequests = s.requests
+            m.httpErrors = s.errors
+            m.httpRefused = s.server.refused
+            m.httpEvicted = s.server.evicted
+        }
+    }
+
+    public func startDSO(_ config: DSOConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>) -> Bool {
         do throws(SystemError) {
             try setpoints.attach(to: loop)
         } catch {
@@ -123,10 +146,7 @@ public enum EMSWiring {
         do throws(MQTTError) {
             let link = try DSOLink(config: config, deviceId: deviceId, setpoints: setpoints)
             try link.start(on: loop)
-            keep.append(link)
-            dsoConnected = { link.mqtt.isConnected }
-            dsoState = { link.mqtt.fill(&$0) }
-            dsoTLSRefusals = { link.mqtt.tlsRefusals }
+            dso = link
             setpoints.dsoConnected = { link.mqtt.isConnected }
             Log.info("dso", "DSO link: \(config.uris.count) broker(s), topic \(link.topic)")
             return true
@@ -136,7 +156,7 @@ public enum EMSWiring {
         }
     }
 
-    public static func start<C: Clock>(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
+    public func start(_ config: EMSConfig, deviceId: String, loop: EventLoop, setpoints: SetpointService<C>,
                                 view: @escaping () -> EMSView,
                                 installer: InstallerPages? = nil) -> Bool {
         if config.modbusPort != 0 {
@@ -155,7 +175,7 @@ public enum EMSWiring {
                     Log.error("ems", "modbus: \(error.description)")
                     return false
                 }
-                keep.append(s)
+                modbus = s
                 Log.info("ems", "Modbus TCP server on \(config.bind):\(config.modbusPort) (FC 3/4, set-points 1000/1100/2000/2100 \(config.modbusEncoding.rawValue) \(config.modbusWordOrder.rawValue)-word-first, snapshot at 3000, SunSpec meter at 40000)")
             } catch {
                 Log.error("ems", error.description)
@@ -187,7 +207,7 @@ public enum EMSWiring {
                     Log.error("ems", "http: \(error.description)")
                     return false
                 }
-                keep.append(s)
+                http = s
                 Log.info("ems", "HTTP server on \(config.bind):\(config.httpPort) (GET /, /measurements\(installer == nil ? "" : ", /status, /status.html, /metrics"))")
             } catch {
                 Log.error("ems", error.description)

@@ -109,7 +109,7 @@ final class FootprintLoop {
         var m = Metrics()
         m.groupsSigned = groups.signed
         m.groupsLost = j.lostCount
-        MetricsWiring.fill(&m, servers: [])
+        MetricsWiring.fill(&m)
         m.encodePrometheus(into: &metricsText)
     }
 }

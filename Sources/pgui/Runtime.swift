@@ -55,10 +55,11 @@ enum Runtime {
             return Exit.failure
         }
         let setpoints = SetpointService(config: config.dso, dataDir: config.device.dataDir, clock: clock)
+        let ems = EMSServices<SystemClock>()
         let freshness = SampleFreshness(periodMs: config.meter.periodMs, staleAfterPeriods: config.ems.staleAfterPeriods)
         let emsView = {
             let age = freshness.ageMs(lastGoodMonoMs: meter.latestGoodMonoMs, nowMonoMs: clock.monotonicMs())
-            return EMSView(setpoints: setpoints.snapshot(), dsoLink: !config.dso.enabled ? .off : EMSWiring.dsoConnected() ? .up : .down,
+            return EMSView(setpoints: setpoints.snapshot(), dsoLink: !config.dso.enabled ? .off : ems.dsoConnected ? .up : .down,
                            sample: meter.latest, meterId: meter.meterId, sampleAgeMs: age, sampleStale: freshness.isStale(ageMs: age))
         }
         var bal: BALLink<FieldPorts>? = nil
@@ -79,7 +80,7 @@ enum Runtime {
                 bal?.mqtt.fill(&s.bal)
                 s.bal.broker = config.bal.uris.first ?? ""
                 s.dso.configured = config.dso.enabled
-                EMSWiring.dsoState(&s.dso)
+                ems.fillDSO(&s.dso)
                 s.dso.broker = config.dso.uris.first ?? ""
                 let j = journal.stats
                 s.journalFillPermille = j.fillPerMille
@@ -111,7 +112,7 @@ enum Runtime {
                 m.meterInvalid = meter.invalidGaps
                 m.balReconnects = bal.map { $0.connects > 0 ? $0.connects - 1 : 0 } ?? 0
                 if let b = bal { m.balTLSRefusals = b.mqtt.tlsRefusals }
-                m.dsoTLSRefusals = EMSWiring.dsoTLSRefusals()
+                m.dsoTLSRefusals = ems.dsoTLSRefusals
                 m.loopIterations = loop.iterations
                 let v = emsView()
                 m.meterSampleAgeMs = v.sampleAgeMs ?? -1
@@ -119,11 +120,12 @@ enum Runtime {
                 m.scheduleAgeS = v.setpoints.scheduleAgeS ?? -1
                 m.dsoConnected = v.dsoLink == .up ? 1 : 0
                 m.scheduleWrites = setpoints.writes
-                MetricsWiring.fill(&m, servers: EMSWiring.keep)
+                ems.fill(&m)
+                MetricsWiring.fill(&m)
                 return m
             })
-        guard EMSWiring.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
-              EMSWiring.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints,
+        guard ems.startDSO(config.dso, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints),
+              ems.start(config.ems, deviceId: config.device.deviceId, loop: loop, setpoints: setpoints,
                               view: emsView, installer: installer) else {
             return Exit.failure
         }
@@ -154,10 +156,11 @@ enum Runtime {
             Log.info("bal", "BAL link disabled (bal.enabled = false): groups are signed and kept in the journal")
         }
         Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
-        let signo = loop.run()
+        // The loop holds only file descriptors and callbacks: the links and servers that own them
+        // must outlive it explicitly (ARC may end a local's lifetime at its last use).
+        let signo = withExtendedLifetime((ems, bal)) { loop.run() }
         appliance.stop()
         meter.stop()
-        _ = bal
         Log.info("main", "stopping (\(signalName(signo))) after \(meter.samples) samples, \(groups.journalled) groups signed and journalled")
         return signo < 0 ? Exit.failure : Exit.ok
     }
