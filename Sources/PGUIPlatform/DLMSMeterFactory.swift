@@ -18,7 +18,7 @@ public enum DLMSMeterFactory {
         let hdlc = DLMSFraming.hdlc(client: .client(UInt8(d.clientAddress)), server: server)
         let wrapper = DLMSFraming.wrapper(client: UInt16(d.clientAddress), server: UInt16(d.serverLogical))
         switch m.kind {
-        case "dlms-hdlc", "dlms-tcp":
+        case .dlmsHDLC, .dlmsTCP:
             let auth: DLMSAuthentication
             if d.authentication == "low" {
                 auth = .low(password: try loadPassword(d.passwordFile))
@@ -28,7 +28,7 @@ public enum DLMSMeterFactory {
             if !m.obis.encryptionKeyFile.isEmpty {
                 throw SystemError("configure meter", "ciphered association (meter.cipher.*) with a polled DLMS meter is not supported by this build; see docs/meters-dlms.md", code: EINVAL)
             }
-            if m.kind == "dlms-tcp" {
+            if m.kind == .dlmsTCP {
                 let link = TCPClientLink(host: m.modbus.host, port: m.modbus.port, connectTimeoutMs: m.modbus.timeoutMs)
                 Log.info("meter", "DLMS/COSEM \(link.description), \(wrapper.text), \(auth == .lowest ? "lowest security" : "low-level security (password)"), \(d.registers.count) registers")
                 let session = DLMSSession(transport: DLMSTransport(link: link, framing: wrapper, clock: clock), authentication: auth, timeoutMs: m.modbus.timeoutMs)

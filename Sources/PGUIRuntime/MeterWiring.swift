@@ -40,22 +40,22 @@ public final class MeterPipeline {
     public static func start(_ config: Config, loop: EventLoop) throws(SystemError) -> MeterPipeline {
         let m = config.meter
         switch m.kind {
-        case "simulated":
+        case .simulated:
             return try start(SimulatedMeter(config: m.simulated, meterId: m.meterId), config, loop)
-        case "dsmr-p1":
+        case .dsmrP1:
             Log.info("meter", "DSMR \(m.serial.dsmrVersion) P1\(m.serial.dsmrEncrypted ? " (encrypted)" : "") on \(m.obis.serial.description)")
             if m.serial.dsmrEncrypted { return try start(SerialMeters.encryptedDSMR(m), config, loop) }
             return try start(SerialMeters.dsmr(m), config, loop)
-        case "sml":
+        case .sml:
             Log.info("meter", "SML on \(m.obis.serial.description)")
             return try start(SerialMeters.sml(m), config, loop)
-        case "iec62056-21":
+        case .iec62056_21:
             Log.info("meter", "IEC 62056-21 mode C readout on \(m.obis.serial.description), every \(m.periodMs) ms")
             return try start(SerialMeters.iec(m), config, loop)
-        case "dlms-hdlc", "dlms-tcp", "dlms-push":
+        case .dlmsHDLC, .dlmsTCP, .dlmsPush:
             return try DLMSMeterFactory.start(m, starter: PipelineStarter(config: config, loop: loop))
-        default:
-            let link: ModbusLink = m.kind == "modbus-tcp"
+        case .modbusTCP, .modbusRTU:
+            let link: ModbusLink = m.kind == .modbusTCP
                 ? .tcp(host: m.modbus.host, port: m.modbus.port)
                 : .rtu(device: m.modbus.serialDevice, baud: m.modbus.baud, parity: m.modbus.parity,
                        stopBits: m.modbus.stopBits, rs485: m.modbus.rs485)

@@ -15,8 +15,8 @@ extension JournalCommand {
             throw JournalError("fill-groups needs --config FILE (meter.*, group.window_s, journal.*); nothing written")
         }
         guard o.count >= 0 else { throw JournalError("fill-groups needs --count N; nothing written") }
-        guard config.meter.kind == "simulated" else {
-            throw JournalError("fill-groups makes groups of the simulated meter only (meter.kind = \(config.meter.kind)); nothing written")
+        guard config.meter.kind == .simulated else {
+            throw JournalError("fill-groups makes groups of the simulated meter only (meter.kind = \(config.meter.kind.rawValue)); nothing written")
         }
         config.device.dataDir = o.dir
         guard Files.isDirectory(o.dir) else { throw JournalError("\(o.dir) is not a directory; nothing written") }

@@ -155,7 +155,7 @@ enum Runtime {
         } else {
             Log.info("bal", "BAL link disabled (bal.enabled = false): groups are signed and kept in the journal")
         }
-        Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind), period \(period) ms")
+        Log.info("main", "pgui \(pguiVersion) device \(config.device.deviceId) started; meter \(config.meter.kind.rawValue), period \(period) ms")
         // The loop holds only file descriptors and callbacks: the links and servers that own them
         // must outlive it explicitly (ARC may end a local's lifetime at its last use).
         let signo = withExtendedLifetime((ems, bal)) { loop.run() }

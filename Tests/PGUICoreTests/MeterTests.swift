@@ -127,6 +127,22 @@ private func configError(_ text: String) -> ConfigError? {
     }
 }
 
+@Suite struct MeterKindTests {
+    @Test func everyKindIsSpelledOnceInTheSchemaAndParsesToItself() throws {
+        let spec = try #require(MeterConfig.schema.first { $0.key == "meter.kind" })
+        guard case .choice(let names) = spec.kind else { Issue.record("meter.kind is not a choice"); return }
+        #expect(names == MeterKind.allCases.map { $0.rawValue })
+        #expect(try values("meter.kind = simulated\n").meter.kind == .simulated)
+        #expect(try values("meter.kind = modbus-tcp\nmeter.host = 10.0.0.2\n").meter.kind == .modbusTCP)
+        #expect(MeterConfig.obisKinds == [.dlmsHDLC, .dlmsTCP, .dlmsPush, .dsmrP1, .sml, .iec62056_21])
+    }
+
+    @Test func anUnknownKindIsAnErrorNamingTheChoices() {
+        let e = configError("meter.kind = dlms\n")
+        #expect(e?.line == 3 && e?.message.contains("iec62056-21") == true, "\(String(describing: e))")
+    }
+}
+
 @Suite struct RegisterMapTests {
     let head = "meter.kind = modbus-tcp\nmeter.host = 127.0.0.1\nmeter.model = map\n"
 

@@ -19,7 +19,7 @@ extension Config {
     public func checkFieldMode() throws(ConfigError) {
         guard device.mode == .field, let v = source else { return }
         let hint = "(device.mode = field, the default; a demonstration sets device.mode = demo)"
-        if meter.kind == "simulated" {
+        if meter.kind == .simulated {
             throw v.error("meter.kind", v.isSet("meter.kind")
                 ? "a field device reads a real meter, not the simulated one \(hint)"
                 : "not set, so the simulated meter would run; a field device needs a real meter kind (modbus-tcp, modbus-rtu, dsmr-p1, sml, iec62056-21) \(hint)")

@@ -2,7 +2,6 @@
 /// keys (`meter.host`, `meter.port`, `meter.serial.*`, `meter.timeout_ms`, `meter.obis.*`,
 /// `meter.cipher.*`) stay in `MeterConfig`.
 public struct DLMSConfig: Equatable {
-    public static let kinds = ["dlms-hdlc", "dlms-tcp", "dlms-push"]
     /// The IANA port of the DLMS/COSEM TCP wrapper (IEC 62056-47), used when `meter.port` is not set.
     public static let tcpPortDefault = 4059
 
@@ -45,7 +44,7 @@ public struct DLMSConfig: Equatable {
 
     public init() {}
 
-    public init(_ v: ConfigValues, kind: String) throws(ConfigError) {
+    public init(_ v: ConfigValues, kind: MeterKind) throws(ConfigError) {
         clientAddress = Int(v.int("meter.dlms.client_address"))
         serverLogical = Int(v.int("meter.dlms.server_logical"))
         serverPhysical = Int(v.int("meter.dlms.server_physical"))
@@ -70,10 +69,10 @@ public struct DLMSConfig: Equatable {
                 throw v.error("meter.dlms.registers", "list 1...\(DLMSLimits.registersMax) OBIS codes, separated by commas")
             }
         }
-        let isDLMS = Self.kinds.contains(kind)
+        let isDLMS = kind.isDLMS
         if !isDLMS {
             for spec in Self.schema where v.isSet(spec.key) {
-                throw v.error(spec.key, "DLMS settings need meter.kind = dlms-hdlc, dlms-tcp or dlms-push, not \(kind)")
+                throw v.error(spec.key, "DLMS settings need meter.kind = dlms-hdlc, dlms-tcp or dlms-push, not \(kind.rawValue)")
             }
             return
         }
@@ -85,7 +84,7 @@ public struct DLMSConfig: Equatable {
         } else if v.isSet("meter.dlms.password_file") {
             throw v.error("meter.dlms.password_file", "a password is sent only with meter.dlms.authentication = low")
         }
-        if kind == "dlms-push" {
+        if kind == .dlmsPush {
             for key in ["meter.dlms.authentication", "meter.dlms.password_file", "meter.dlms.registers"] where v.isSet(key) {
                 throw v.error(key, "a pushing meter is not asked: this key applies to dlms-hdlc and dlms-tcp")
             }

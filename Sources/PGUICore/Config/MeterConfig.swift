@@ -56,8 +56,29 @@ public struct OBISMeterConfig: Equatable {
     public init() {}
 }
 
+/// `meter.kind`: the protocol the main meter is read with (docs/config.md). The raw values are the
+/// configuration's spelling.
+public enum MeterKind: String, CaseIterable, Equatable, Sendable {
+    case simulated
+    case modbusTCP = "modbus-tcp"
+    case modbusRTU = "modbus-rtu"
+    case dlmsHDLC = "dlms-hdlc"
+    case dlmsTCP = "dlms-tcp"
+    case dlmsPush = "dlms-push"
+    case dsmrP1 = "dsmr-p1"
+    case sml
+    case iec62056_21 = "iec62056-21"
+
+    public var isModbus: Bool { self == .modbusTCP || self == .modbusRTU }
+    public var isDLMS: Bool { self == .dlmsHDLC || self == .dlmsTCP || self == .dlmsPush }
+    /// The serial OBIS families (Config/SerialMeterConfig.swift).
+    public var isSerialOBIS: Bool { self == .dsmrP1 || self == .sml || self == .iec62056_21 }
+    /// Reads OBIS codes and so uses `meter.obis.*` and `meter.cipher.*` (errors for the others).
+    public var readsOBIS: Bool { isDLMS || isSerialOBIS }
+}
+
 public struct MeterConfig: ConfigSection, Equatable {
-    public var kind: String
+    public var kind: MeterKind
     public var meterId: String
     public var periodMs: Int64
     public var simulated = SimulatedMeterConfig()
@@ -69,13 +90,13 @@ public struct MeterConfig: ConfigSection, Equatable {
     public var dlms = DLMSConfig()
 
     /// The kinds that read OBIS codes and so use `obis`; `meter.obis.*` and `meter.cipher.*` are errors elsewhere.
-    public static let obisKinds: [String] = DLMSConfig.kinds + SerialMeterConfig.kinds
+    public static let obisKinds: [MeterKind] = MeterKind.allCases.filter { $0.readsOBIS }
 
     /// Prefix of the per-quantity OBIS overrides (`meter.obis.active_power = 1-0:16.7.0`).
     public static let obisKeyPrefix = "meter.obis."
 
     public static let schema: [ConfigKeySpec] = [
-        ConfigKeySpec("meter.kind", .choice(["simulated", "modbus-tcp", "modbus-rtu", "dlms-hdlc", "dlms-tcp", "dlms-push", "dsmr-p1", "sml", "iec62056-21"]), default: "simulated"),
+        ConfigKeySpec("meter.kind", .choice(MeterKind.allCases.map { $0.rawValue }), default: "simulated"),
         ConfigKeySpec("meter.id", .identifier(bytesMax: 64), default: "main"),
         ConfigKeySpec("meter.period_ms", .integer(min: 100, max: 60_000), default: "1000"),
         ConfigKeySpec("meter.sim.base_load_w", .integer(min: 0, max: 1_000_000), default: "2000"),
@@ -103,7 +124,8 @@ public struct MeterConfig: ConfigSection, Equatable {
     ] + SerialMeterConfig.schema + DLMSConfig.schema
 
     public init(_ v: ConfigValues) throws(ConfigError) {
-        kind = v.string("meter.kind")
+        // The schema admits only MeterKind's raw values (a choice), so this cannot fail after validation.
+        kind = MeterKind(rawValue: v.string("meter.kind")) ?? .simulated
         meterId = v.string("meter.id")
         periodMs = v.int("meter.period_ms")
         simulated.baseLoadW = v.int("meter.sim.base_load_w")
@@ -136,7 +158,7 @@ public struct MeterConfig: ConfigSection, Equatable {
             m.sunspecBase = b
         }
         m.map = try RegisterMap.parse(v)
-        if m.baud < 1_200 && (kind == "modbus-rtu") {
+        if m.baud < 1_200 && kind == .modbusRTU {
             throw v.error("meter.serial.baud", "Modbus RTU runs at 1200 baud or more; 300 and 600 are for IEC 62056-21 optical ports")
         }
 
@@ -146,7 +168,7 @@ public struct MeterConfig: ConfigSection, Equatable {
         for key in ["device", "baud", "data_bits", "parity", "stop_bits"] where v.isSet("meter.serial.\(key)") {
             o.serialKeysSet.insert(key)
         }
-        if kind == "modbus-rtu" && o.serial.dataBits != 8 {
+        if kind == .modbusRTU && o.serial.dataBits != 8 {
             throw v.error("meter.serial.data_bits", "Modbus RTU frames have 8 data bits")
         }
         for entry in v.entries(withPrefix: Self.obisKeyPrefix) {
@@ -164,12 +186,12 @@ public struct MeterConfig: ConfigSection, Equatable {
         for key in ["meter.cipher.encryption_key_file", "meter.cipher.authentication_key_file"] where v.isSet(key) {
             guard v.string(key).utf8.first == 47 else { throw v.error(key, "a key file is an absolute path") }
         }
-        if !Self.obisKinds.contains(kind) {
+        if !kind.readsOBIS {
             if let first = v.entries(withPrefix: Self.obisKeyPrefix).first {
-                throw ConfigError(file: v.file, line: first.line, message: "\(first.key): OBIS overrides need an OBIS-speaking meter.kind (\(Self.obisKinds.isEmpty ? "none in this build" : Self.obisKinds.joined(separator: ", ")))")
+                throw ConfigError(file: v.file, line: first.line, message: "\(first.key): OBIS overrides need an OBIS-speaking meter.kind (\(Self.obisKinds.isEmpty ? "none in this build" : Self.obisKinds.map { $0.rawValue }.joined(separator: ", ")))")
             }
             for key in ["meter.cipher.encryption_key_file", "meter.cipher.authentication_key_file"] where v.isSet(key) {
-                throw v.error(key, "meter keys are used only by encrypted OBIS meters, not meter.kind = \(kind)")
+                throw v.error(key, "meter keys are used only by encrypted OBIS meters, not meter.kind = \(kind.rawValue)")
             }
         }
         serial = try SerialMeterConfig(v, kind: kind, obis: &o, periodMs: &periodMs)
@@ -177,11 +199,11 @@ public struct MeterConfig: ConfigSection, Equatable {
         dlms = try DLMSConfig(v, kind: kind)
 
         // Cross-key checks: settings that would be silently ignored are errors too.
-        let isModbus = kind == "modbus-tcp" || kind == "modbus-rtu"
-        if kind == "modbus-tcp" && m.host.isEmpty {
+        let isModbus = kind.isModbus
+        if kind == .modbusTCP && m.host.isEmpty {
             throw v.error("meter.kind", "modbus-tcp needs meter.host")
         }
-        if kind == "modbus-rtu" {
+        if kind == .modbusRTU {
             guard m.serialDevice.utf8.first == 47 else {
                 throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "modbus-rtu needs meter.serial.device, an absolute path")
             }
@@ -193,19 +215,19 @@ public struct MeterConfig: ConfigSection, Equatable {
         if let first = m.map.first, !(isModbus && m.model == "map") {
             throw ConfigError(file: v.file, line: first.line, message: "meter.map.\(first.quantity.name): register map lines need meter.kind = modbus-tcp or modbus-rtu and meter.model = map")
         }
-        if kind == "dlms-tcp" && m.host.isEmpty { throw v.error("meter.kind", "dlms-tcp needs meter.host") }
-        if kind == "dlms-tcp" && !v.isSet("meter.port") { m.port = DLMSConfig.tcpPortDefault }
-        if kind == "dlms-hdlc" || (kind == "dlms-push" && dlms.pushTransport == "serial") {
+        if kind == .dlmsTCP && m.host.isEmpty { throw v.error("meter.kind", "dlms-tcp needs meter.host") }
+        if kind == .dlmsTCP && !v.isSet("meter.port") { m.port = DLMSConfig.tcpPortDefault }
+        if kind == .dlmsHDLC || (kind == .dlmsPush && dlms.pushTransport == "serial") {
             guard m.serialDevice.utf8.first == 47 else {
-                throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "\(kind) on a serial line needs meter.serial.device, an absolute path")
+                throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "\(kind.rawValue) on a serial line needs meter.serial.device, an absolute path")
             }
             // HDLC on RS-485 and optical heads in direct HDLC mode: 9600 8N1 (IEC 62056-46 annex);
             // customer-port pushes: 2400 8E1 (Nordic HAN M-Bus, NEK 399) unless set.
-            let push = kind == "dlms-push"
+            let push = kind == .dlmsPush
             if !obis.serialKeysSet.contains("baud") { obis.serial.baud = push ? 2_400 : 9_600 }
             if !obis.serialKeysSet.contains("parity") { obis.serial.parity = push ? .even : .none }
         }
-        if kind == "dlms-push" && dlms.pushTransport == "tcp" && v.isSet("meter.serial.device") {
+        if kind == .dlmsPush && dlms.pushTransport == "tcp" && v.isSet("meter.serial.device") {
             throw v.error("meter.serial.device", "meter.dlms.push_transport = tcp listens on meter.dlms.listen_port; the serial line is unused")
         }
         modbus = m

@@ -22,7 +22,6 @@ public struct SerialMeterConfig: Equatable {
     public var iecMinPeriodMs: Int64 = 10_000
 
     /// Kinds this file configures.
-    public static let kinds = ["dsmr-p1", "sml", "iec62056-21"]
 
     public static let schema: [ConfigKeySpec] = [
         ConfigKeySpec("meter.dsmr.version", .choice(["5", "4", "3", "2.2"]), default: "5"),
@@ -34,26 +33,26 @@ public struct SerialMeterConfig: Equatable {
     public init() {}
 
     /// Reads the family keys and applies the kind's serial and period defaults to what the file left unset.
-    public init(_ v: ConfigValues, kind: String, obis: inout OBISMeterConfig, periodMs: inout Int64) throws(ConfigError) {
+    public init(_ v: ConfigValues, kind: MeterKind, obis: inout OBISMeterConfig, periodMs: inout Int64) throws(ConfigError) {
         dsmrVersion = v.string("meter.dsmr.version")
         iecBaudMax = Int(v.int("meter.iec.baud_max"))
         iecAddress = v.string("meter.iec.address")
         iecMinPeriodMs = v.int("meter.iec.min_period_ms")
-        for key in ["meter.dsmr.version"] where v.isSet(key) && kind != "dsmr-p1" {
-            throw v.error(key, "\(key) is for meter.kind = dsmr-p1, not \(kind)")
+        for key in ["meter.dsmr.version"] where v.isSet(key) && kind != .dsmrP1 {
+            throw v.error(key, "\(key) is for meter.kind = dsmr-p1, not \(kind.rawValue)")
         }
-        for key in ["meter.iec.baud_max", "meter.iec.address", "meter.iec.min_period_ms"] where v.isSet(key) && kind != "iec62056-21" {
-            throw v.error(key, "\(key) is for meter.kind = iec62056-21, not \(kind)")
+        for key in ["meter.iec.baud_max", "meter.iec.address", "meter.iec.min_period_ms"] where v.isSet(key) && kind != .iec62056_21 {
+            throw v.error(key, "\(key) is for meter.kind = iec62056-21, not \(kind.rawValue)")
         }
         for b in iecAddress.utf8 where !(b > 32 && b < 127 && b != 33 && b != 47 && b != 63) {
             throw v.error("meter.iec.address", "a device address is printable ASCII without '/', '?', '!' or spaces (IEC 62056-21 §6.3.1)")
         }
-        guard Self.kinds.contains(kind) else { return }
+        guard kind.isSerialOBIS else { return }
 
         let periodSet = v.isSet("meter.period_ms")
         var d = SerialSettings(device: obis.serial.device, baud: 9_600, dataBits: 8, parity: .none, stopBits: 1)
         switch kind {
-        case "dsmr-p1":
+        case .dsmrP1:
             let old = dsmrVersion == "3" || dsmrVersion == "2.2"
             dsmrCRCRequired = !old
             d = old ? SerialSettings(device: d.device, baud: 9_600, dataBits: 7, parity: .even, stopBits: 1) : SerialSettings(device: d.device, baud: 115_200)
@@ -63,7 +62,7 @@ public struct SerialMeterConfig: Equatable {
             if v.isSet("meter.cipher.authentication_key_file") && !dsmrEncrypted {
                 throw v.error("meter.cipher.authentication_key_file", "an authentication key needs meter.cipher.encryption_key_file too (encrypted P1)")
             }
-        case "sml":
+        case .sml:
             // SML info interfaces (FNN "Lastenheft EDL" / BSI TR-03109-1 optical port): 9600 8N1.
             if !periodSet { periodMs = 1_000 }
             for key in ["meter.cipher.encryption_key_file", "meter.cipher.authentication_key_file"] where v.isSet(key) {
@@ -85,7 +84,7 @@ public struct SerialMeterConfig: Equatable {
         if !obis.serialKeysSet.contains("parity") { obis.serial.parity = d.parity }
         if !obis.serialKeysSet.contains("stop_bits") { obis.serial.stopBits = d.stopBits }
         guard obis.serial.device.utf8.first == 47 else {
-            throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "\(kind) needs meter.serial.device, an absolute path (e.g. /dev/ttyUSB0)")
+            throw v.error(v.isSet("meter.serial.device") ? "meter.serial.device" : "meter.kind", "\(kind.rawValue) needs meter.serial.device, an absolute path (e.g. /dev/ttyUSB0)")
         }
     }
 }
